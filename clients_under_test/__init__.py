@@ -1,0 +1,1 @@
+"""Clients the compatibility suite verifies: the reference client and broken variants."""

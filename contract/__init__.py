@@ -1,0 +1,1 @@
+"""The compatibility suite: provider conformance and client verification."""

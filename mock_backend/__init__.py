@@ -1,0 +1,1 @@
+"""An offline twin of the NemoVideo cloud backend."""

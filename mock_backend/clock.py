@@ -1,0 +1,172 @@
+"""One clock for everything time-dependent in the mock.
+
+Every expiry, render step, heartbeat and stream timeout reads `Clock.now()` and waits with
+`Clock.sleep()`. Three modes share one implementation:
+
+- ``real``: virtual time runs at wall speed;
+- ``scaled:N``: virtual time runs N times faster than wall time (a 30 s render poll takes
+  30/N s of wall time);
+- ``manual``: virtual time moves only when `advance()` is called.
+
+`advance()` works in every mode (it adds an offset), and wakes every sleeper whose virtual
+deadline has passed, so a test can jump seven days ahead in one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .errors import MockBackendError
+
+__all__ = ["Clock", "ClockError", "parse_clock"]
+
+# Virtual time starts here unless told otherwise: a fixed instant, so that two runs with the same
+# seed produce the same timestamps on a manual clock.
+DEFAULT_EPOCH = 1_790_000_000.0
+
+
+class ClockError(MockBackendError, ValueError):
+    """A clock specification that cannot be understood."""
+
+
+@dataclass(order=True)
+class _Sleeper:
+    deadline: float
+    seq: int
+    loop: asyncio.AbstractEventLoop = field(compare=False)
+    future: asyncio.Future[None] = field(compare=False)
+
+
+class Clock:
+    """Virtual time. ``rate`` is virtual seconds per wall second; ``None`` means manual."""
+
+    def __init__(self, rate: float | None = 1.0, *, epoch: float | None = None) -> None:
+        if rate is not None and rate <= 0:
+            raise ClockError(f"clock rate must be positive, got {rate}")
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._wall_start = time.monotonic()
+        self._virtual_start = (
+            time.time()
+            if (epoch is None and rate == 1.0)
+            else (epoch if epoch is not None else DEFAULT_EPOCH)
+        )
+        self._offset = 0.0
+        self._sleepers: list[_Sleeper] = []
+        self._seq = itertools.count()
+
+    @property
+    def mode(self) -> str:
+        if self.rate is None:
+            return "manual"
+        if self.rate == 1.0:
+            return "real"
+        return f"scaled:{self.rate:g}"
+
+    def now(self) -> float:
+        """Virtual seconds since the Unix epoch."""
+        with self._lock:
+            return self._now_locked()
+
+    def _now_locked(self) -> float:
+        elapsed = 0.0 if self.rate is None else (time.monotonic() - self._wall_start) * self.rate
+        return self._virtual_start + elapsed + self._offset
+
+    def now_ms(self) -> int:
+        return int(self.now() * 1000)
+
+    def advance(self, seconds: float) -> float:
+        """Move virtual time forward; returns the new virtual time."""
+        if seconds < 0:
+            raise ClockError(f"the clock only moves forward; cannot advance by {seconds}")
+        with self._lock:
+            self._offset += seconds
+            now = self._now_locked()
+            due: list[_Sleeper] = []
+            while self._sleepers and self._sleepers[0].deadline <= now:
+                due.append(heapq.heappop(self._sleepers))
+        for sleeper in due:
+            _wake(sleeper)
+        return now
+
+    def to_wall(self, virtual_seconds: float) -> float | None:
+        """Wall seconds that ``virtual_seconds`` take, or None on a manual clock."""
+        return None if self.rate is None else virtual_seconds / self.rate
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of virtual time (woken early by `advance`)."""
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            deadline = self._now_locked() + seconds
+            sleeper = _Sleeper(deadline, next(self._seq), loop, future)
+            heapq.heappush(self._sleepers, sleeper)
+        try:
+            while not future.done():
+                remaining = deadline - self.now()
+                if remaining <= 0:
+                    break
+                wall = self.to_wall(remaining)
+                try:
+                    await asyncio.wait_for(asyncio.shield(future), timeout=wall)
+                except TimeoutError:
+                    continue
+        finally:
+            with self._lock:
+                if sleeper in self._sleepers:
+                    self._sleepers.remove(sleeper)
+                    heapq.heapify(self._sleepers)
+            if not future.done():
+                future.cancel()
+
+    def pending_sleepers(self) -> int:
+        with self._lock:
+            return len(self._sleepers)
+
+    def describe(self) -> dict[str, object]:
+        return {"mode": self.mode, "now": self.now(), "rate": self.rate}
+
+
+def _wake(sleeper: _Sleeper) -> None:
+    def _set() -> None:
+        if not sleeper.future.done():
+            sleeper.future.set_result(None)
+
+    if sleeper.loop.is_closed():
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is sleeper.loop:
+        _set()
+    else:
+        sleeper.loop.call_soon_threadsafe(_set)
+
+
+def parse_clock(spec: str, *, epoch: float | None = None) -> Clock:
+    """``real``, ``manual`` or ``scaled:N`` (N > 0) → a `Clock`."""
+    text = spec.strip().lower()
+    if text == "real":
+        return Clock(1.0, epoch=epoch)
+    if text == "manual":
+        return Clock(None, epoch=epoch)
+    if text.startswith("scaled:"):
+        try:
+            rate = float(text.removeprefix("scaled:"))
+        except ValueError:
+            raise ClockError(
+                f"scaled clock needs a number, as in scaled:100; got {spec!r}"
+            ) from None
+        return Clock(rate, epoch=epoch)
+    raise ClockError(
+        f"unknown clock {spec!r}: use real, manual or scaled:N (for example scaled:100)"
+    )

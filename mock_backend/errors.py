@@ -1,0 +1,38 @@
+"""Exceptions of the mock backend.
+
+MockBackendError                 root of everything this package raises
+├── ApiError                     a documented error answered to a client as the envelope
+├── ContractError                openapi.yaml and the handlers disagree (fails start-up)
+├── ClockError (clock.py)        a clock specification that cannot be understood
+└── RenderError (render_engine)  a draft the render engine cannot turn into a file
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ApiError", "ContractError", "MockBackendError"]
+
+
+class MockBackendError(Exception):
+    """Root of every exception raised by mock_backend."""
+
+
+class ContractError(MockBackendError):
+    """The contract and the implementation disagree; raised at start-up, never at request time."""
+
+
+class ApiError(MockBackendError):
+    """A documented error: business ``code`` plus a human message, sent as the envelope.
+
+    ``status`` is the HTTP status under the default ``http200`` profile when the code is a
+    transport-level one (400, 402, 429); business codes (1001-4002) are mapped by the
+    error-status profile at response time.
+    """
+
+    def __init__(self, code: int, message: str, *, data: Any = None, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+        self.field = field

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Creates .venv (if missing) and installs the project with its dev tools. Needs only Python 3.11+.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+"$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "nemo-contract needs Python 3.11 or newer")'
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$PY" -m venv .venv
+fi
+echo "==> installing nemo-contract and its tools into .venv (a minute on first run)"
+.venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
+.venv/bin/python -m pip install --quiet -e '.[dev]' 2>&1 | grep -vE "is ignored|^\s*$|!!|wheel_obj|with strategy" || true
+.venv/bin/python -c 'import mock_backend, fastapi, av, schemathesis' \
+  || { echo "setup failed: the packages above did not install; see pip's messages" >&2; exit 1; }

@@ -1,17 +1,23 @@
 """Exceptions of the mock backend.
 
-MockBackendError                 root of everything this package raises
-├── ApiError                     a documented error answered to a client as the envelope
-├── ContractError                openapi.yaml and the handlers disagree (fails start-up)
-├── ClockError (clock.py)        a clock specification that cannot be understood
-└── RenderError (render_engine)  a draft the render engine cannot turn into a file
+MockBackendError                   root of everything this package raises
+├── ApiError                       a documented error answered to a client as the envelope
+│   └── RuleError (rules.py)       a rule or scenario request that cannot be understood (422)
+├── ContractError                  openapi.yaml and the handlers disagree (fails start-up)
+├── StreamCut                      a scripted connection drop in an SSE stream (not a bug)
+├── ClockError (clock.py)          a clock specification that cannot be understood
+├── UnsupportedMedia (media.py)    a file that is not the media its name says
+├── RenderError (render_engine.py) a draft the render engine cannot turn into a file
+├── StreamError (stream.py)        a Run used out of order
+├── ASGIAppError (transport.py)    an app that breaks the ASGI protocol in a test transport
+└── ServerError (server.py)        a LiveServer that cannot start or stop
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "ContractError", "MockBackendError"]
+__all__ = ["ApiError", "ContractError", "MockBackendError", "StreamCut"]
 
 
 class MockBackendError(Exception):
@@ -36,3 +42,10 @@ class ApiError(MockBackendError):
         self.message = message
         self.data = data
         self.field = field
+
+
+class StreamCut(MockBackendError):
+    """The scripted fault ``cut_at_event``: the connection drops in the middle of an event.
+
+    Raised from the response body so the server aborts the connection, as a real network drop
+    would, instead of ending the stream cleanly."""

@@ -1,0 +1,96 @@
+"""The mock's engine: one object holding every piece of state, free of HTTP.
+
+`create_app` puts one `Backend` on ``app.state``; handlers and the control API reach the
+store, the clock, the seeded randomness, accounts, renders and agent runs through it. `reset`
+returns it to a fresh start without restarting the server.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .accounts import Accounts
+from .clock import Clock, parse_clock
+from .journal import Journal
+from .randomness import Randomness
+from .renders import Renders
+from .scenarios import ScenarioBook
+from .settings import Settings
+from .spec import Spec, load_spec
+from .store import MemoryStore, Store
+from .stream import Run, StreamFaults
+
+__all__ = ["Backend"]
+
+
+class Backend:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        spec: Spec | None = None,
+        clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.settings = settings
+        self.spec = spec or load_spec()
+        self.clock = clock or parse_clock(settings.clock, epoch=settings.epoch)
+        self.rng = Randomness(settings.seed)
+        self.store: Store = store or MemoryStore()
+        self._own_dir = settings.data_dir is None
+        self.data_dir = Path(settings.data_dir or tempfile.mkdtemp(prefix="nemo-mock-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.accounts = Accounts(self.store, self.clock, self.rng, settings)
+        self.renders = Renders(
+            self.store, self.clock, self.rng, settings, self.data_dir / "renders"
+        )
+        self.journal = Journal(self.clock)
+        self.scenarios = ScenarioBook(set(self.spec.operations))
+        self.runs: set[Run] = set()
+        # scripted stream faults: per session (every run) and for a session's next run only
+        self.session_faults: dict[str, StreamFaults] = {}
+        self.next_run_faults: dict[str, StreamFaults] = {}
+        self.session_shapes: dict[str, str] = {}
+        self.counters: dict[str, int] = {}
+
+    def next_id(self, kind: str, *key: Any) -> int:
+        """A per-kind sequence number (seeds the ids of new records deterministically)."""
+        name = "/".join([kind, *map(str, key)])
+        self.counters[name] = self.counters.get(name, 0) + 1
+        return self.counters[name]
+
+    @property
+    def uploads_dir(self) -> Path:
+        path = self.data_dir / "uploads"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def faults_for_run(self, session_id: str) -> StreamFaults | None:
+        once = self.next_run_faults.pop(session_id, None)
+        return once or self.session_faults.get(session_id)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Forget everything: tokens, sessions, renders, files, runs and scripted faults."""
+        for run in list(self.runs):
+            run.cancel()
+        self.runs.clear()
+        self.store.clear()
+        self.journal.clear()
+        self.scenarios.clear()
+        self.rng.reset(seed)
+        self.counters.clear()
+        self.session_faults.clear()
+        self.next_run_faults.clear()
+        self.session_shapes.clear()
+        self.renders.reset()
+        shutil.rmtree(self.data_dir / "uploads", ignore_errors=True)
+
+    def close(self) -> None:
+        for run in list(self.runs):
+            run.cancel()
+        self.renders.close()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)

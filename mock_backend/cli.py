@@ -1,0 +1,218 @@
+"""``nemo-mock``: run the offline NemoVideo backend."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .clock import ClockError, parse_clock
+from .errors import ApiError
+from .settings import Settings
+
+__all__ = ["build_parser", "main"]
+
+EPILOG = """\
+examples:
+  nemo-mock serve                              # real time, seed 0, on http://127.0.0.1:8000
+  nemo-mock serve --clock scaled:100 --seed 7  # 100x faster: a 30 s render poll takes 0.3 s
+  nemo-mock serve --clock manual               # time moves only via POST /__mock/clock
+  nemo-mock serve --error-status rest          # 1001→401, 1002→404, 2001→403, 4001→415, 4002→413
+
+point a client at it:
+  NEMO_API_URL=http://127.0.0.1:8000 nemo-client credits
+
+control API (loopback only unless --admin-token): POST /__mock/reset, GET|POST /__mock/clock,
+POST /__mock/tokens, POST /__mock/sessions/<sid>/faults. The contract: GET /openapi.yaml.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nemo-mock",
+        description="An offline twin of the NemoVideo cloud backend: tokens, credits, sessions, "
+        "uploads, the agent's SSE stream and renders, on a virtual clock, deterministic by seed.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="serve the mock backend over HTTP",
+        description="Serve the mock backend over HTTP until interrupted (Ctrl-C).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--seed", type=int, default=0, help="seed of every random choice (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--clock",
+        default="real",
+        help="real, scaled:N (N times faster) or manual (moves only when told); "
+        "default: %(default)s",
+    )
+    serve.add_argument(
+        "--error-status",
+        choices=["http200", "rest"],
+        default="http200",
+        help="HTTP status of business codes 1001-4002: 200 (default) or the REST mapping",
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where uploads and renders are kept (default: a temporary folder)",
+    )
+    serve.add_argument(
+        "--max-upload-mb",
+        type=int,
+        default=500,
+        help="upload size limit in MB (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--heartbeat",
+        type=float,
+        default=15.0,
+        help="virtual seconds between SSE heartbeats (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--event-shape",
+        choices=["adk", "legacy"],
+        default="adk",
+        help="SSE event JSON shape (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--admin-token",
+        help="require this X-Mock-Admin-Token on /__mock/* (then reachable off loopback)",
+    )
+    serve.add_argument(
+        "--tokens-per-ip",
+        type=int,
+        default=10,
+        help="new anonymous tokens per IP per 7 days (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="apply a named scenario to every caller (repeatable; see `nemo-mock scenarios`)",
+    )
+    serve.add_argument(
+        "--rules",
+        type=Path,
+        metavar="FILE",
+        help="YAML or JSON file: a list of scenario/rule requests as POST /__mock/scenarios takes",
+    )
+    serve.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    sub.add_parser(
+        "scenarios",
+        help="list the named scenarios",
+        description="List the named scenarios: one per documented edge case.",
+    )
+    return parser
+
+
+def load_rules(path: Path) -> list[dict[str, Any]]:
+    """A rules file: a list (or one) of {name|rule|rules, scope?, match?, times?} objects."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items = data if isinstance(data, list) else [data]
+    if not all(isinstance(item, dict) for item in items):
+        raise ValueError(f"{path}: expected a list of objects")
+    return items
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return Settings(
+        seed=args.seed,
+        clock=args.clock,
+        error_status=args.error_status,
+        data_dir=args.data_dir,
+        max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+        heartbeat_every=args.heartbeat,
+        event_shape=args.event_shape,
+        admin_token=args.admin_token,
+        tokens_per_ip=args.tokens_per_ip,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "scenarios":
+        from .scenarios import CATALOGUE
+
+        width = max(len(name) for name in CATALOGUE)
+        for scenario in CATALOGUE.values():
+            print(f"{scenario.name:<{width}}  {scenario.description}")
+        return 0
+    try:
+        parse_clock(args.clock)
+    except ClockError as exc:
+        print(f"nemo-mock: {exc}", file=sys.stderr)
+        return 2
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.admin_token:
+        print(
+            f"nemo-mock: note: listening on {args.host}; the control API still answers only "
+            "loopback callers (pass --admin-token to reach it from elsewhere)",
+            file=sys.stderr,
+        )
+    import socket
+
+    import uvicorn
+
+    from .app import create_app
+
+    app = create_app(settings_from(args))
+    book = app.state.backend.scenarios
+    try:
+        requests = [{"name": name} for name in args.scenario]
+        if args.rules:
+            requests += load_rules(args.rules)
+        for request in requests:
+            book.add(book.build(request))
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"nemo-mock: cannot read rules: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"nemo-mock: {exc.message}", file=sys.stderr)
+        return 2
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        print(
+            f"nemo-mock: cannot listen on {args.host}:{args.port} ({exc.strerror}); "
+            "pick another --port, or 0 for a free one",
+            file=sys.stderr,
+        )
+        return 1
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    active = f"; scenarios: {', '.join(args.scenario)}" if args.scenario else ""
+    print(
+        f"nemo-mock serving http://{host}:{port}  (seed {args.seed}, clock {args.clock}, "
+        f"errors {args.error_status}{active}); Ctrl-C stops it",
+        flush=True,
+    )
+    config = uvicorn.Config(app, log_level=args.log_level, lifespan="on")
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

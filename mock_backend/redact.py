@@ -1,0 +1,35 @@
+"""Keeping tokens out of the journal and the logs.
+
+A token is replaced by a fingerprint (``nmv_usr_…3f9a1c`` style: the prefix, an ellipsis and
+the first 6 hex digits of its sha256), which identifies it across entries without revealing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+__all__ = ["fingerprint", "redact", "redact_text"]
+
+_TOKEN = re.compile(r"\b(nmv_usr_|clm_)([A-Za-z0-9]{6,})")
+
+
+def fingerprint(token: str) -> str:
+    prefix = "clm_" if token.startswith("clm_") else "nmv_usr_"
+    return f"{prefix}…{hashlib.sha256(token.encode()).hexdigest()[:6]}"
+
+
+def redact_text(text: str) -> str:
+    return _TOKEN.sub(lambda m: fingerprint(m.group(0)), text)
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` (JSON-like) with every token replaced by its fingerprint."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {redact_text(str(k)): redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value

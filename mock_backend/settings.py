@@ -1,0 +1,46 @@
+"""Everything a mock server is started with, as one value object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["DAY", "Settings"]
+
+DAY = 86_400.0
+
+ErrorStatusProfile = Literal["http200", "rest"]
+EventShape = Literal["adk", "legacy"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    seed: int = 0
+    clock: str = "real"  # real | scaled:N | manual
+    error_status: ErrorStatusProfile = "http200"
+    data_dir: Path | None = None  # uploads and renders; a temporary folder when None
+    max_upload_bytes: int = 500 * 1024 * 1024
+    token_ttl: float = 7 * DAY
+    claim_ttl: float = 7 * DAY
+    rate_window: float = 7 * DAY
+    tokens_per_client_id: int = 1
+    tokens_per_ip: int = 10
+    anonymous_credits: int = 100
+    registered_credits: int = 1000
+    render_seconds: tuple[float, float] = (30.0, 90.0)
+    render_pending_seconds: tuple[float, float] = (1.0, 5.0)
+    render_failure_rate: float = 0.0
+    render_workers: int = 2
+    heartbeat_every: float = 15.0
+    event_shape: EventShape = "adk"
+    admin_token: str | None = None
+    epoch: float | None = None  # virtual start time; None: now on a real clock, fixed otherwise
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def data_path(self) -> Path | None:
+        return self.data_dir

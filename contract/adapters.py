@@ -1,0 +1,259 @@
+"""Driving a client: in-process for Python clients, as a subprocess for any language.
+
+A manifest (``client.yaml``) names the client and gives, for each job, its command line with
+placeholders::
+
+    name: reference
+    python: clients_under_test.reference.embed:run   # optional: drive it in-process
+    command: [nemo-client]                           # the subprocess form
+    time: env                                        # env | faketime | none
+    jobs:
+      convert: ["convert", "{input}", "--out", "{output}"]
+      extract: ["extract", "{input}", "--out", "{output}"]
+      chat: ["chat", "{text}"]
+      upload: ["upload", "{input}"]
+      credits: ["credits"]
+      status: ["status"]
+      export: ["export", "--format", "{format}", "--out", "{output}"]
+
+A subprocess gets ``NEMO_API_URL``, ``NEMO_WEB_URL`` and a private ``HOME``. Its time is made to
+run at the mock's speed without changing it: ``faketime`` (libfaketime) when the manifest says
+so and it is installed, else the opt-in ``NEMO_TIME_SCALE`` variable (``time: env``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import httpx
+import yaml
+
+from mock_backend.clock import Clock as MockClock
+from mock_backend.transport import SyncASGITransport
+
+__all__ = [
+    "Adapter",
+    "InProcessAdapter",
+    "Manifest",
+    "ManifestError",
+    "RunResult",
+    "SubprocessAdapter",
+]
+
+TimeMode = Literal["env", "faketime", "none"]
+
+
+class ManifestError(ValueError):
+    """A client.yaml that cannot be used; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    jobs: dict[str, list[str]]
+    command: list[str] = field(default_factory=list)
+    python: str | None = None
+    time: TimeMode = "env"
+    env: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ManifestError(f"{path}: cannot read the manifest ({exc})") from None
+        return cls.from_dict(raw, path)
+
+    @classmethod
+    def from_dict(cls, raw: Any, path: Path | None = None) -> Manifest:
+        where = str(path or "manifest")
+        if not isinstance(raw, dict):
+            raise ManifestError(f"{where}: expected a mapping with name, jobs and command")
+        jobs = raw.get("jobs")
+        if not isinstance(jobs, dict) or not jobs:
+            raise ManifestError(f"{where}: 'jobs' maps job names to argument lists")
+        for job, argv in jobs.items():
+            if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+                raise ManifestError(f"{where}: jobs.{job} must be a list of strings")
+        command = raw.get("command") or []
+        if isinstance(command, str):
+            command = [command]
+        if not command and not raw.get("python"):
+            raise ManifestError(
+                f"{where}: give 'command' (any language) or 'python' (module:function)"
+            )
+        time_mode = raw.get("time", "env")
+        if time_mode not in ("env", "faketime", "none"):
+            raise ManifestError(f"{where}: time is env, faketime or none")
+        base = path.parent if path else Path.cwd()
+        command = [str((base / c).resolve()) if c.startswith(("./", "../")) else c for c in command]
+        return cls(
+            name=str(raw.get("name") or (path.stem if path else "client")),
+            jobs={k: list(v) for k, v in jobs.items()},
+            command=command,
+            python=raw.get("python"),
+            time=time_mode,
+            env={str(k): str(v) for k, v in (raw.get("env") or {}).items()},
+            path=path,
+        )
+
+    def argv(self, job: str, values: Mapping[str, str]) -> list[str] | None:
+        """The job's arguments with placeholders filled, or None when the client lacks the job."""
+        template = self.jobs.get(job)
+        if template is None:
+            return None
+        return [part.format(**values) for part in template]
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    wall: float
+
+
+class Adapter(Protocol):
+    manifest: Manifest
+
+    def run(
+        self, argv: list[str], *, env: dict[str, str], target: Any, scale: float, timeout: float
+    ) -> RunResult: ...
+
+
+class _MockTime:
+    """The client's clock in-process: the mock's virtual time; sleeps scaled to wall time."""
+
+    def __init__(self, clock: MockClock, scale: float) -> None:
+        self._clock = clock
+        self._scale = scale
+
+    def now(self) -> float:
+        return self._clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self._scale)
+
+
+EntryPoint = Callable[..., int]
+
+
+class InProcessAdapter:
+    """Calls ``module:function(argv, *, env, http, clock, stdout, stderr) -> int``."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        if not manifest.python:
+            raise ManifestError(f"{manifest.name}: no 'python' entry point for in-process runs")
+        module, _, name = manifest.python.partition(":")
+        try:
+            self.entry: EntryPoint = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            raise ManifestError(f"{manifest.name}: cannot load {manifest.python} ({exc})") from None
+        self.manifest = manifest
+
+    def run(
+        self, argv: list[str], *, env: dict[str, str], target: Any, scale: float, timeout: float
+    ) -> RunResult:
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        transport_ = SyncASGITransport(target.app, raise_app_exceptions=False)
+        with (
+            transport_ as transport,
+            httpx.Client(transport=transport, timeout=httpx.Timeout(timeout)) as http,
+        ):
+            try:
+                code = self.entry(
+                    argv,
+                    env=env,
+                    http=http,
+                    clock=_MockTime(target.clock, scale),
+                    stdout=out,
+                    stderr=err,
+                )
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except Exception as exc:  # the client crashed: that is evidence, not a suite error
+                import traceback
+
+                err.write("Traceback (most recent call last):\n" + traceback.format_exc())
+                code = 1
+                del exc
+        return RunResult(int(code), out.getvalue(), err.getvalue(), time.monotonic() - started)
+
+
+class SubprocessAdapter:
+    """Runs ``command + job argv`` in a child process against a live mock."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        if not manifest.command:
+            raise ManifestError(f"{manifest.name}: no 'command' to run as a subprocess")
+        self.manifest = manifest
+        self.faketime = shutil.which("faketime") if manifest.time == "faketime" else None
+        if manifest.time == "faketime" and not self.faketime:
+            raise ManifestError(
+                f"{manifest.name}: time: faketime needs libfaketime (apt-get install faketime); "
+                "or use time: env if the client reads NEMO_TIME_SCALE"
+            )
+
+    def run(
+        self, argv: list[str], *, env: dict[str, str], target: Any, scale: float, timeout: float
+    ) -> RunResult:
+        command = [*self.manifest.command, *argv]
+        child_env = {k: v for k, v in os.environ.items() if not k.startswith("NEMO_")}
+        child_env.update(self.manifest.env)
+        child_env.update(env)
+        if self.manifest.time == "env":
+            child_env["NEMO_TIME_SCALE"] = f"{scale:g}"
+        elif self.faketime:
+            command = [self.faketime, "-f", f"+0 x{scale:g}", *command]
+        child_env.setdefault("PYTHONUNBUFFERED", "1")
+        started = time.monotonic()
+        try:
+            done = subprocess.run(
+                command,
+                env=child_env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                cwd=env.get("HOME"),
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            return RunResult(
+                124,
+                _text(exc.stdout),
+                _text(exc.stderr) + f"\n[nemo-contract] killed after {timeout:.0f} s of wall time",
+                time.monotonic() - started,
+            )
+        except FileNotFoundError:
+            return RunResult(127, "", f"[nemo-contract] command not found: {command[0]}", 0.0)
+        return RunResult(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+def _text(value: str | bytes | None) -> str:
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def adapter_for(manifest: Manifest, mode: str = "auto") -> InProcessAdapter | SubprocessAdapter:
+    """``auto``: in-process when the manifest names a Python entry point, else a subprocess."""
+    if mode == "inprocess" or (mode == "auto" and manifest.python):
+        return InProcessAdapter(manifest)
+    return SubprocessAdapter(manifest)
+
+
+PYTHON = sys.executable

@@ -1,0 +1,196 @@
+"""``nemo-contract``: verify a client against the documents, or a provider against the contract."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .adapters import Manifest, ManifestError, adapter_for
+from .catalogue import CATALOGUE
+from .obligations import OBLIGATIONS
+from .report import MARK, summary, write_html, write_junit, write_markdown
+from .runner import DEFAULT_SCALE, ScenarioResult, run_catalogue
+
+__all__ = ["main"]
+
+EPILOG = """\
+examples:
+  nemo-contract list
+  nemo-contract client --manifest clients_under_test/reference/client.yaml
+  nemo-contract client --manifest my-client.yaml --only error:429 --only sse --jobs 4
+  nemo-contract provider --base-url http://127.0.0.1:8000
+
+exit codes: 0 every scenario passed; 1 a scenario failed or was not exercised; 2 usage error.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nemo-contract",
+        description="The NemoVideo compatibility suite: judge a client by the documents' rules "
+        "against the mock, or a provider (any server) against openapi.yaml.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    client = sub.add_parser(
+        "client",
+        help="run the scenario catalogue against a client",
+        description="Run every scenario (or those --only names) against the client the manifest "
+        "describes, each on a private mock, and write JUnit XML plus Markdown and HTML "
+        "compatibility matrices.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    client.add_argument("--manifest", type=Path, required=True, help="the client's client.yaml")
+    client.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a scenario id, a rule (error:429) or a family (sse); repeatable",
+    )
+    client.add_argument("--jobs", type=int, default=4, help="scenarios at a time (default: 4)")
+    client.add_argument(
+        "--out",
+        type=Path,
+        default=Path("nemo-contract-report"),
+        help="report folder (default: ./nemo-contract-report)",
+    )
+    client.add_argument(
+        "--mode",
+        choices=["auto", "inprocess", "subprocess"],
+        default="auto",
+        help="auto: in-process when the manifest names a Python entry point",
+    )
+    client.add_argument(
+        "--scale",
+        type=float,
+        default=DEFAULT_SCALE,
+        help="virtual seconds per wall second (default: %(default)g)",
+    )
+    client.add_argument("--seed", type=int, default=0)
+    sub.add_parser("list", help="list the scenarios and obligations")
+    provider = sub.add_parser(
+        "provider",
+        help="check a server against openapi.yaml",
+        description="Run schemathesis (every phase, every check) plus stream, render-lifecycle "
+        "and credit checks against a server, and write JUnit XML.",
+    )
+    provider.add_argument(
+        "--base-url", required=True, help="the server, e.g. http://127.0.0.1:8000"
+    )
+    provider.add_argument("--token", help="a token to use (default: an anonymous token is fetched)")
+    provider.add_argument("--out", type=Path, default=Path("nemo-contract-report"))
+    provider.add_argument("--max-examples", type=int, default=20)
+    provider.add_argument(
+        "--error-status",
+        choices=["http200", "rest"],
+        default="http200",
+        help="the server's profile for business codes (default: http200)",
+    )
+    return parser
+
+
+class Progress:
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, result: ScenarioResult, done: int, total: int) -> None:
+        mark = MARK[result.outcome]
+        if self.tty:
+            width = 30
+            filled = int(width * done / total)
+            bar = "█" * filled + "·" * (width - filled)
+            print(
+                f"\r[{bar}] {done}/{total} {mark} {result.scenario.id:<28}",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+            if done == total:
+                print(file=sys.stderr)
+        else:
+            print(
+                f"{done:>3}/{total} {mark} {result.scenario.id}: {result.reason[:100]}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+def _client(args: argparse.Namespace) -> int:
+    try:
+        manifest = Manifest.load(args.manifest)
+        adapter = adapter_for(manifest, args.mode)
+    except ManifestError as exc:
+        print(f"nemo-contract: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from .runner import select
+
+        total = len(select(args.only or None))
+    except KeyError as exc:
+        print(f"nemo-contract: {exc.args[0]}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    results = run_catalogue(
+        adapter,
+        only=args.only or None,
+        jobs=args.jobs,
+        seed=args.seed,
+        scale=args.scale,
+        progress=Progress(total),
+    )
+    wall = time.monotonic() - started
+    out: Path = args.out
+    write_junit(results, out / "junit.xml", manifest.name)
+    write_markdown(results, out / "matrix.md", manifest.name)
+    write_html(results, out / "matrix.html", manifest.name)
+    counts = summary(results)
+    virtual = sum(r.virtual for r in results)
+    print(
+        f"{manifest.name}: {counts['pass']} passed, {counts['fail']} failed, "
+        f"{counts['not_exercised']} not exercised ({len(results)} scenarios, {wall:.1f} s wall, "
+        f"{virtual / 60:.0f} min of backend time)"
+    )
+    for result in results:
+        if result.outcome != "pass":
+            print(f"  {MARK[result.outcome]} {result.scenario.id}: {result.reason}")
+    print(f"reports: {out / 'junit.xml'}, {out / 'matrix.md'}, {out / 'matrix.html'}")
+    return 0 if counts["pass"] == len(results) else 1
+
+
+def _list() -> int:
+    print("scenarios:")
+    for scenario in CATALOGUE.values():
+        print(f"  {scenario.id:<28} {scenario.rule:<12} {scenario.title}")
+    print("\nobligations:")
+    for item in OBLIGATIONS.values():
+        print(f"  {item.name:<28} {item.rule:<12} {item.summary}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        return _list()
+    if args.command == "client":
+        return _client(args)
+    from .provider import run_provider
+
+    return run_provider(
+        args.base_url,
+        token=args.token or os.environ.get("NEMO_TOKEN"),
+        out=args.out,
+        max_examples=args.max_examples,
+        error_status=args.error_status,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

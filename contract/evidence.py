@@ -1,0 +1,81 @@
+"""What a client did, as the suite judges it: the mock's journal and the client's own output."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["Evidence", "Verdict", "entry_ref"]
+
+Status = Literal["pass", "fail", "not_exercised"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    obligation: str
+    status: Status
+    detail: str  # what was expected and what happened
+    refs: tuple[str, ...] = ()  # journal references: "#12 GET /api/... @t+30.0s"
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+
+@dataclass
+class Evidence:
+    """Everything one scenario run left behind."""
+
+    entries: list[dict[str, Any]]  # the mock's journal (redacted), in order
+    stdout: str
+    stderr: str
+    exit_code: int
+    output_file: Path | None
+    tokens: list[str]  # API tokens the mock issued (to find leaks; never reported)
+    user_ids: list[str]
+    web_url: str
+    virtual_start: float
+    job_inputs: dict[str, Any] = field(default_factory=dict)  # e.g. the input file's duration
+
+    @property
+    def output(self) -> str:
+        return self.stdout + "\n" + self.stderr
+
+    def ops(self, *operations: str) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e["operation"] in operations]
+
+    def after(self, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e["id"] > entry["id"]]
+
+    def t(self, entry: dict[str, Any]) -> float:
+        """The entry's virtual time, in seconds since the scenario started."""
+        return float(entry["virtual_start"]) - self.virtual_start
+
+    def rule_fired(self, name: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.entries if e.get("rule") and (name is None or name in e["rule"])]
+
+    def texts(self) -> list[str]:
+        """Text the agent sent over the streams (ADK and legacy shapes)."""
+        out = []
+        for entry in self.ops("runSse"):
+            for event in entry.get("events", []):
+                data = event.get("data")
+                if not isinstance(data, dict):
+                    continue
+                content = data.get("content")
+                if data.get("type") == "text" and isinstance(content, str):
+                    out.append(content)
+                parts = content.get("parts") if isinstance(content, dict) else None
+                out += [p["text"] for p in parts or [] if isinstance(p, dict) and "text" in p]
+        return out
+
+
+def entry_ref(evidence: Evidence, entry: dict[str, Any]) -> str:
+    code = f" code {entry['code']}" if entry.get("code") not in (None, 0) else ""
+    path = re.sub(r"\?.*", "", entry["path"])
+    return (
+        f"#{entry['id']} {entry['method']} {path} → {entry['status']}{code} "
+        f"@t+{evidence.t(entry):.1f}s"
+    )

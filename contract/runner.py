@@ -1,0 +1,282 @@
+"""Running the catalogue against a client: a private mock per scenario, in parallel.
+
+Each scenario gets its own in-process mock (seeded, on a clock scaled by ``scale``), its own
+``HOME`` and client id, so scenarios never see each other. A subprocess client reaches its mock
+through a live server on a free 127.0.0.1 port. After the client's steps, the mock's journal and
+the client's output are judged by the scenario's obligations.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI
+
+from mock_backend.app import create_app
+from mock_backend.clock import Clock
+from mock_backend.samples import make_clip, make_song
+from mock_backend.server import LiveServer
+from mock_backend.settings import Settings
+
+from .adapters import InProcessAdapter, SubprocessAdapter
+from .catalogue import ALWAYS, CATALOGUE, ClientScenario
+from .evidence import Evidence, Verdict
+from .obligations import judge
+
+__all__ = ["Inputs", "ScenarioResult", "run_catalogue", "run_scenario"]
+
+WEB_URL = "https://nemovideo.test"
+DEFAULT_SCALE = 300.0
+Outcome = Literal["pass", "fail", "not_exercised"]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Real media files the jobs use, generated once per run."""
+
+    song: Path
+    clip: Path
+    notes: Path
+    durations: dict[str, float]
+
+    @classmethod
+    def generate(cls, folder: Path, seconds: float = 4.0) -> Inputs:
+        folder.mkdir(parents=True, exist_ok=True)
+        song, clip, notes = folder / "song.mp3", folder / "clip.mp4", folder / "notes.txt"
+        if not song.exists():
+            make_song(song, seconds)
+        if not clip.exists():
+            make_clip(clip, seconds, 320, 240, 10)
+        notes.write_text("not a media file\n", encoding="utf-8")
+        return cls(song, clip, notes, {"song": seconds, "clip": seconds})
+
+    def path(self, name: str) -> Path:
+        return {"song": self.song, "clip": self.clip, "notes": self.notes}[name]
+
+
+@dataclass
+class ScenarioResult:
+    scenario: ClientScenario
+    verdicts: list[Verdict]
+    outcome: Outcome
+    reason: str
+    wall: float
+    virtual: float
+    exit_codes: list[int] = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    journal_size: int = 0
+
+
+class _Target:
+    """A scenario's private mock, and how the client reaches it."""
+
+    def __init__(self, scenario: ClientScenario, seed: int, scale: float, live: bool) -> None:
+        settings = Settings(seed=seed, clock=f"scaled:{scale:g}", tokens_per_ip=10**6)
+        if scenario.settings:
+            settings = settings.with_(**scenario.settings)
+        self.app: FastAPI = create_app(settings)
+        self.backend = self.app.state.backend
+        self.clock: Clock = self.backend.clock
+        # a scripted cut aborts the connection by raising: expected, not a server error
+        self.server = LiveServer(self.app, raise_app_exceptions=False).start() if live else None
+        self.base_url = self.server.url if self.server else "http://nemo-mock.test"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        self.backend.close()
+
+
+def _outcome(scenario: ClientScenario, verdicts: list[Verdict], fired: bool) -> tuple[Outcome, str]:
+    failed = [v for v in verdicts if v.status == "fail"]
+    if failed:
+        return "fail", "; ".join(f"{v.obligation}: {v.detail}" for v in failed[:3])
+    if scenario.trigger and not fired:
+        return (
+            "not_exercised",
+            f"the edge case ({scenario.trigger}) never happened: the client "
+            "did not reach the step it targets",
+        )
+    idle = [v for v in verdicts if v.status == "not_exercised" and v.obligation not in ALWAYS]
+    if idle:
+        return "not_exercised", "; ".join(f"{v.obligation}: {v.detail}" for v in idle[:3])
+    return "pass", f"{len(verdicts)} obligations hold"
+
+
+def run_scenario(
+    scenario: ClientScenario,
+    adapter: InProcessAdapter | SubprocessAdapter,
+    inputs: Inputs,
+    *,
+    seed: int = 0,
+    scale: float = DEFAULT_SCALE,
+    step_timeout: float = 120.0,
+) -> ScenarioResult:
+    started = time.monotonic()
+    target = _Target(scenario, seed, scale, live=isinstance(adapter, SubprocessAdapter))
+    home = Path(tempfile.mkdtemp(prefix=f"nemo-contract-{scenario.id}-"))
+    try:
+        book = target.backend.scenarios
+        for request in scenario.setup:
+            book.add(book.build(request))
+        env = {
+            "HOME": str(home),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "NEMO_API_URL": target.base_url,
+            "NEMO_WEB_URL": WEB_URL,
+        }
+        if scenario.registered is not None:
+            record, _ = target.backend.accounts.mint_registered(
+                credits=scenario.registered.get("credits"),
+                plan=scenario.registered.get("plan", "pro"),
+                scopes=None,
+                seq=1,
+            )
+            env["NEMO_TOKEN"] = record.token
+        virtual_start = target.clock.now()
+        codes: list[int] = []
+        stdout, stderr = [], []
+        output_file: Path | None = None
+        duration = None
+        for n, step in enumerate(scenario.steps):
+            values = {"text": step.text, "format": step.format, "output": "", "input": ""}
+            if step.input:
+                values["input"] = str(inputs.path(step.input))
+                duration = inputs.durations.get(step.input, duration)
+            if step.job in ("convert", "extract", "export"):
+                suffix = "mp3" if step.job == "extract" or step.format == "mp3" else "mp4"
+                output_file = home / f"out-{n}.{suffix}"
+                values["output"] = str(output_file)
+            job = (
+                "convert_portrait"
+                if step.job == "convert" and step.text == "portrait"
+                else step.job
+            )
+            argv = adapter.manifest.argv(job, values)
+            if argv is None:
+                return _skipped(scenario, f"the client's manifest has no '{job}' job", started)
+            result = adapter.run(argv, env=env, target=target, scale=scale, timeout=step_timeout)
+            codes.append(result.exit_code)
+            stdout.append(result.stdout)
+            stderr.append(result.stderr)
+        # let a run the client walked away from finish server-side before judging
+        _settle(target, scale)
+        entries = [e.public() for e in target.backend.journal.entries()]
+        tokens = [t.token for t in target.backend.store.tokens() if t.kind != "claim"]
+        evidence = Evidence(
+            entries=entries,
+            stdout="\n".join(stdout),
+            stderr="\n".join(stderr),
+            exit_code=next((c for c in codes if c != 0), 0),
+            output_file=output_file,
+            tokens=tokens,
+            user_ids=sorted({t.user_id for t in target.backend.store.tokens()}),
+            web_url=WEB_URL,
+            virtual_start=virtual_start,
+            job_inputs={"duration": duration} if duration else {},
+        )
+        verdicts = []
+        for name in scenario.all_obligations:
+            params = dict(scenario.params.get(name, {}))
+            if name == "actionable_failure":
+                params.setdefault("expect", scenario.expect)
+            verdicts.append(judge(name, evidence, params))
+        fired = bool(scenario.trigger and evidence.rule_fired(scenario.trigger))
+        outcome, reason = _outcome(scenario, verdicts, fired)
+        return ScenarioResult(
+            scenario,
+            verdicts,
+            outcome,
+            reason,
+            time.monotonic() - started,
+            target.clock.now() - virtual_start,
+            codes,
+            evidence.stdout,
+            evidence.stderr,
+            len(entries),
+        )
+    finally:
+        target.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _settle(target: _Target, scale: float, limit: float = 5.0) -> None:
+    deadline = time.monotonic() + limit
+    while target.backend.runs and time.monotonic() < deadline:
+        time.sleep(min(0.05, 30.0 / scale))
+
+
+def _skipped(scenario: ClientScenario, why: str, started: float) -> ScenarioResult:
+    return ScenarioResult(scenario, [], "not_exercised", why, time.monotonic() - started, 0.0)
+
+
+def run_catalogue(
+    adapter: InProcessAdapter | SubprocessAdapter,
+    *,
+    only: Iterable[str] | None = None,
+    jobs: int = 4,
+    seed: int = 0,
+    scale: float = DEFAULT_SCALE,
+    inputs: Inputs | None = None,
+    progress: Callable[[ScenarioResult, int, int], None] | None = None,
+) -> list[ScenarioResult]:
+    """Run the catalogue (or the scenarios/rules named in ``only``), ``jobs`` at a time."""
+    chosen = select(only)
+    folder = Path(tempfile.mkdtemp(prefix="nemo-contract-inputs-"))
+    try:
+        media = inputs or Inputs.generate(folder)
+        lock = threading.Lock()
+        done: list[ScenarioResult] = []
+
+        def one(scenario: ClientScenario) -> ScenarioResult:
+            result = run_scenario(scenario, adapter, media, seed=seed, scale=scale)
+            with lock:
+                done.append(result)
+                if progress:
+                    progress(result, len(done), len(chosen))
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="scenario") as pool:
+            results = list(pool.map(one, chosen))
+        return results
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def select(only: Iterable[str] | None) -> list[ClientScenario]:
+    """Scenarios by id, by rule (``error:429``) or by rule family (``error``)."""
+    if not only:
+        return list(CATALOGUE.values())
+    wanted = list(only)
+    chosen = [
+        s
+        for s in CATALOGUE.values()
+        if any(w in (s.id, s.rule, s.rule.split(":")[0]) for w in wanted)
+    ]
+    unknown = [
+        w
+        for w in wanted
+        if not any(w in (s.id, s.rule, s.rule.split(":")[0]) for s in CATALOGUE.values())
+    ]
+    if unknown:
+        raise KeyError(f"no scenario or rule named {unknown}; `nemo-contract list` shows them")
+    return chosen
+
+
+def as_dict(result: ScenarioResult) -> dict[str, Any]:
+    return {
+        "id": result.scenario.id,
+        "rule": result.scenario.rule,
+        "outcome": result.outcome,
+        "reason": result.reason,
+        "verdicts": [v.__dict__ for v in result.verdicts],
+    }

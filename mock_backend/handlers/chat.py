@@ -51,6 +51,9 @@ async def run_sse(call: Call) -> Result:
     run_no = backend.next_id("run", session.session_id)
     if session.active_runs > 0:
         session.duplicate_sends.append({"run": run_no, "at": backend.clock.now()})
+        entry = call.request.scope.get("state", {}).get("journal_entry")
+        if entry is not None:
+            entry.notes.append("duplicate send: a run on this session was still going")
     session.active_runs += 1
     session.runs += 1
     backend.store.put_session(session)

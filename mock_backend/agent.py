@@ -199,10 +199,10 @@ def _decide(
         return _Decision("refuse", reason, say(reason))
 
     if intent.name == "audio_to_video":
-        audio = _pick(view.uploads, "audio", intent.mentions)
+        audio = _pick(view.uploads, "audio", message)
         if audio is None:
             return refuse("needs_audio")
-        image = _pick(view.uploads, "image", intent.mentions)
+        image = _pick(view.uploads, "image", message)
         draft = timeline.audio_to_video(audio, image, ids, portrait=intent.portrait, rng=rng)
         canvas = draft["m"]["canvas"]
         args: dict[str, Any] = {"audio": audio.cdn_url, "style": "waveform"}
@@ -217,7 +217,7 @@ def _decide(
         return _Decision("edit", intent.name, text, [_Tool("audio_to_video", args, draft)])
 
     if intent.name == "extract_audio":
-        video = _pick(view.uploads, "video", intent.mentions)
+        video = _pick(view.uploads, "video", message)
         if video is None:
             return refuse("needs_video")
         draft = timeline.extract_audio(video, ids)
@@ -230,7 +230,7 @@ def _decide(
         return _generate(message, intent, ids, rng, say)
 
     if intent.name == "edit":
-        return _edit(intent, view, ids, say)
+        return _edit(message, intent, view, ids, say)
 
     if intent.name == "question":
         summary = timeline.summarize(view.draft, lang)
@@ -242,12 +242,11 @@ def _decide(
     return refuse("unknown")
 
 
-def _pick(
-    uploads: list[UploadView], file_type: str, mentions: tuple[str, ...]
-) -> UploadView | None:
+def _pick(uploads: list[UploadView], file_type: str, message: str) -> UploadView | None:
     """The upload the message names, else the latest of that type."""
     candidates = [upload for upload in uploads if upload.file_type == file_type]
-    named = [upload for upload in candidates if upload.filename in mentions]
+    text = message.lower()
+    named = [upload for upload in candidates if upload.filename.lower() in text]
     chosen = named or candidates
     return chosen[-1] if chosen else None
 
@@ -285,7 +284,7 @@ def _first_quoted_title(intent: Intent) -> str | None:
     return None
 
 
-def _edit(intent: Intent, view: SessionView, ids: Ids, say: replies.Say) -> _Decision:
+def _edit(message: str, intent: Intent, view: SessionView, ids: Ids, say: replies.Say) -> _Decision:
     lang = intent.language
     draft = view.draft  # already a private copy (normalize)
     tools: list[_Tool] = []
@@ -299,7 +298,7 @@ def _edit(intent: Intent, view: SessionView, ids: Ids, say: replies.Say) -> _Dec
         tools.append(_Tool("add_to_timeline", {"src": seed.cdn_url}, draft))
         changes.append(replies.phrase("placed", lang, name=seed.filename))
     for op in intent.ops:
-        result = _apply(op, draft, view, ids, intent)
+        result = _apply(op, draft, view, ids, intent, message)
         if result is None:
             continue
         name, args, draft, change = result
@@ -312,7 +311,7 @@ def _edit(intent: Intent, view: SessionView, ids: Ids, say: replies.Say) -> _Dec
 
 
 def _apply(
-    op: EditOp, draft: Draft, view: SessionView, ids: Ids, intent: Intent
+    op: EditOp, draft: Draft, view: SessionView, ids: Ids, intent: Intent, message: str
 ) -> tuple[str, dict[str, Any], Draft, str] | None:
     """One edit on ``draft``: (tool name, args, new draft, what changed) or None for a no-op."""
     lang = intent.language
@@ -326,7 +325,7 @@ def _apply(
         args = {"text": op.text, "role": op.role}
         return "update_text", args, new, replies.phrase("changed_text", lang, text=op.text)
     if isinstance(op, AddBgm):
-        music = _pick(view.uploads, "audio", intent.mentions) if op.use_upload else None
+        music = _pick(view.uploads, "audio", message) if op.use_upload else None
         existing = timeline.bgm_volume(draft)
         volume = op.volume if op.volume is not None else existing or timeline.DEFAULT_BGM_VOLUME
         if op.style is None and music is None and existing is not None:

@@ -47,7 +47,7 @@ class Backend:
         self.renders = Renders(
             self.store, self.clock, self.rng, settings, self.data_dir / "renders"
         )
-        self.journal = Journal(self.clock)
+        self.journal = Journal(self.clock, limit=settings.journal_limit)
         self.scenarios = ScenarioBook(set(self.spec.operations))
         self.runs: set[Run] = set()
         # scripted stream faults: per session (every run) and for a session's next run only
@@ -55,6 +55,7 @@ class Backend:
         self.next_run_faults: dict[str, StreamFaults] = {}
         self.session_shapes: dict[str, str] = {}
         self.counters: dict[str, int] = {}
+        self.generation = 0  # bumped by reset: late callbacks of older runs must not write
 
     def next_id(self, kind: str, *key: Any) -> int:
         """A per-kind sequence number (seeds the ids of new records deterministically)."""
@@ -74,6 +75,7 @@ class Backend:
 
     def reset(self, seed: int | None = None) -> None:
         """Forget everything: tokens, sessions, renders, files, runs and scripted faults."""
+        self.generation += 1
         for run in list(self.runs):
             run.cancel()
         self.runs.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as exc:
         print(f"nemo-mock: {exc.message}", file=sys.stderr)
         return 2
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created so, and without
+    # it every keep-alive response waits ~40 ms for the client's delayed ACK
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))
@@ -207,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         f"errors {args.error_status}{active}); Ctrl-C stops it",
         flush=True,
     )
+    # the contract, validators and modules live as long as the process: keep them out of every
+    # garbage collection (measured: the journal's entries otherwise cost ~4% throughput)
+    gc.freeze()
     config = uvicorn.Config(app, log_level=args.log_level, lifespan="on")
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):

@@ -15,11 +15,8 @@ deadline has passed, so a test can jump seven days ahead in one call.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import threading
 import time
-from dataclasses import dataclass, field
 
 from .errors import MockBackendError
 
@@ -34,12 +31,12 @@ class ClockError(MockBackendError, ValueError):
     """A clock specification that cannot be understood."""
 
 
-@dataclass(order=True)
 class _Sleeper:
-    deadline: float
-    seq: int
-    loop: asyncio.AbstractEventLoop = field(compare=False)
-    future: asyncio.Future[None] = field(compare=False)
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
+        self.loop = loop
+        self.future = future
 
 
 class Clock:
@@ -57,8 +54,7 @@ class Clock:
             else (epoch if epoch is not None else DEFAULT_EPOCH)
         )
         self._offset = 0.0
-        self._sleepers: list[_Sleeper] = []
-        self._seq = itertools.count()
+        self._sleepers: set[_Sleeper] = set()
 
     @property
     def mode(self) -> str:
@@ -69,9 +65,9 @@ class Clock:
         return f"scaled:{self.rate:g}"
 
     def now(self) -> float:
-        """Virtual seconds since the Unix epoch."""
-        with self._lock:
-            return self._now_locked()
+        """Virtual seconds since the Unix epoch (lock-free: ``_offset`` is one float, and a
+        read races an `advance` only by returning the time just before it)."""
+        return self._now_locked()
 
     def _now_locked(self) -> float:
         elapsed = 0.0 if self.rate is None else (time.monotonic() - self._wall_start) * self.rate
@@ -87,10 +83,8 @@ class Clock:
         with self._lock:
             self._offset += seconds
             now = self._now_locked()
-            due: list[_Sleeper] = []
-            while self._sleepers and self._sleepers[0].deadline <= now:
-                due.append(heapq.heappop(self._sleepers))
-        for sleeper in due:
+            sleepers = list(self._sleepers)
+        for sleeper in sleepers:  # each re-checks its own deadline and sleeps on if early
             _wake(sleeper)
         return now
 
@@ -99,33 +93,30 @@ class Clock:
         return None if self.rate is None else virtual_seconds / self.rate
 
     async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of virtual time (woken early by `advance`)."""
+        """Wait ``seconds`` of virtual time (woken early by `advance`).
+
+        One future and one timer per wait: thousands of streams sleep at once, so nothing here
+        may cost more than O(1) per sleeper.
+        """
         if seconds <= 0:
             await asyncio.sleep(0)
             return
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        with self._lock:
-            deadline = self._now_locked() + seconds
-            sleeper = _Sleeper(deadline, next(self._seq), loop, future)
-            heapq.heappush(self._sleepers, sleeper)
-        try:
-            while not future.done():
-                remaining = deadline - self.now()
-                if remaining <= 0:
-                    break
-                wall = self.to_wall(remaining)
-                try:
-                    await asyncio.wait_for(asyncio.shield(future), timeout=wall)
-                except TimeoutError:
-                    continue
-        finally:
+        deadline = self.now() + seconds
+        while (remaining := deadline - self.now()) > 0:
+            sleeper = _Sleeper(loop, loop.create_future())
             with self._lock:
-                if sleeper in self._sleepers:
-                    self._sleepers.remove(sleeper)
-                    heapq.heapify(self._sleepers)
-            if not future.done():
-                future.cancel()
+                self._sleepers.add(sleeper)
+            timer = None
+            if self.rate is not None:
+                timer = loop.call_later(remaining / self.rate, _settle, sleeper.future)
+            try:
+                await sleeper.future
+            finally:
+                if timer is not None:
+                    timer.cancel()
+                with self._lock:
+                    self._sleepers.discard(sleeper)
 
     def pending_sleepers(self) -> int:
         with self._lock:
@@ -135,11 +126,12 @@ class Clock:
         return {"mode": self.mode, "now": self.now(), "rate": self.rate}
 
 
-def _wake(sleeper: _Sleeper) -> None:
-    def _set() -> None:
-        if not sleeper.future.done():
-            sleeper.future.set_result(None)
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
+
+def _wake(sleeper: _Sleeper) -> None:
     if sleeper.loop.is_closed():
         return
     try:
@@ -147,9 +139,9 @@ def _wake(sleeper: _Sleeper) -> None:
     except RuntimeError:
         running = None
     if running is sleeper.loop:
-        _set()
+        _settle(sleeper.future)
     else:
-        sleeper.loop.call_soon_threadsafe(_set)
+        sleeper.loop.call_soon_threadsafe(_settle, sleeper.future)
 
 
 def parse_clock(spec: str, *, epoch: float | None = None) -> Clock:

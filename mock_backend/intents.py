@@ -9,7 +9,7 @@ video from my song" is a conversion and "can you add a title?" an edit, not a qu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 __all__ = [
@@ -70,7 +70,6 @@ class Intent:
     seconds: float | None = None  # requested length (generation)
     subject: str | None = None  # what to generate
     topic: str | None = None  # question topic, or what a clarification asks about
-    mentions: tuple[str, ...] = field(default=())  # words that may name an upload
 
 
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -102,9 +101,9 @@ def _zh_number(text: str) -> float | None:
 
 
 _EN_DURATION = re.compile(
-    r"(\d+(?:\.\d+)?)\s*-?\s*(seconds?|secs?|s|minutes?|mins?)\b", re.IGNORECASE
+    r"(\d{1,5}(?:\.\d{1,3})?)\s*-?\s*(seconds?|secs?|s|minutes?|mins?)\b", re.IGNORECASE
 )
-_ZH_DURATION = re.compile(r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十]+)\s*(秒|分钟|分)")
+_ZH_DURATION = re.compile(r"(\d{1,5}(?:\.\d{1,3})?|[零一二两三四五六七八九十]{1,4})\s*(秒|分钟|分)")
 
 
 def parse_duration(message: str) -> float | None:
@@ -122,12 +121,12 @@ def parse_duration(message: str) -> float | None:
 
 
 def _parse_volume(message: str) -> float | None:
-    match = re.search(r"(\d{1,3}(?:\.\d+)?)\s*[%％]", message) or re.search(
+    match = re.search(r"(\d{1,3}(?:\.\d{1,3})?)\s*[%％]", message) or re.search(
         r"百分之\s*(\d{1,3})", message
     )
     if match:
         return min(float(match.group(1)), 100.0) / 100
-    match = re.search(r"(?:volume|音量)\D{0,12}?(0?\.\d+|1\.0)\b", message, re.IGNORECASE)
+    match = re.search(r"(?:volume|音量)\D{0,12}?(0?\.\d{1,3}|1\.0)\b", message, re.IGNORECASE)
     return float(match.group(1)) if match else None
 
 
@@ -173,10 +172,10 @@ _A2V_STRONG = (
     r"专辑封面",
 )
 _A2V_WEAK = (
-    r"\b(audio|song|music|track|mp3|sound|tune)s?\b.*\b(into|to) an? (\w+ )?video",
+    r"\b(audio|song|music|track|mp3|sound|tune)s?\b.{0,60}?\b(into|to) an? (\w+ )?video",
     r"\bvideo (from|for|out of|of) (my|this|the|our) (audio|song|music|track|mp3|tune)",
     r"\bconvert (my|this|the) (audio|song|music|mp3|sound)",
-    r"(音频|歌|音乐|mp3).*(转成|转为|转换成|转换为|做成|变成|生成)\S{0,3}视频",
+    r"(音频|歌|音乐|mp3).{0,30}?(转成|转为|转换成|转换为|做成|变成|生成)\S{0,3}视频",
 )
 _EXTRACT = (
     r"\bextract\b",
@@ -184,7 +183,7 @@ _EXTRACT = (
     r"\bonly (the )?(audio|sound)\b",
     r"\b(to|as|into) (an? )?mp3\b",
     r"\bmp3 (file )?(from|out of)\b",
-    r"\brip\b.*\b(audio|sound)\b",
+    r"\brip\b.{0,40}?\b(audio|sound)\b",
     r"\bconvert (my|this|the) video",
     r"提取",
     r"(转成|转为|转换成|转换为|转|变成|导成)\s*mp3",
@@ -193,30 +192,30 @@ _EXTRACT = (
 )
 _GENERATE = (
     r"\bgenerate\b",
-    r"\b(create|make|produce) (me )?an? .*video (of|about|showing|with)\b",
+    r"\b(create|make|produce) (me )?an? .{0,40}?video (of|about|showing|with)\b",
     r"生成",
 )
-_TITLE = (r"\b(add|put|insert|place)\b.*\btitle\b", r"(加|添加|加个|加上|放)\S{0,2}标题")
+_TITLE = (r"\b(add|put|insert|place)\b.{0,60}?\btitle\b", r"(加|添加|加个|加上|放)\S{0,2}标题")
 _TEXT = (
-    r"\b(add|put|insert|overlay)\b.*\b(text|caption|subtitle)\b",
+    r"\b(add|put|insert|overlay)\b.{0,60}?\b(text|caption|subtitle)\b",
     r"(加|添加|加上)\S{0,2}(文字|字幕)",
 )
 _CHANGE_TEXT = (
-    r"\b(change|rename|replace|update|edit|set)\b.*\b(title|text|caption)\b",
+    r"\b(change|rename|replace|update|edit|set)\b.{0,60}?\b(title|text|caption)\b",
     r"(标题|文字|字幕)\S{0,2}(改成|改为|换成|修改为)",
     r"(修改|更改|更换)\S{0,2}(标题|文字|字幕)",
 )
 _BGM = (
     r"\bbgm\b",
     r"\bbackground music\b",
-    r"\b(add|put|use|set)\b.*\b(music|soundtrack|song)\b",
+    r"\b(add|put|use|set)\b.{0,60}?\b(music|soundtrack|song)\b",
     r"背景音乐",
     r"配乐",
 )
 _TRIM = (
     r"\btrim\b",
     r"\bshorten\b",
-    r"\bcut\b.*\b(to|down)\b",
+    r"\bcut\b.{0,30}?\b(to|down)\b",
     r"\bclip it\b",
     r"(剪到|剪成|裁剪|截到|截成|缩短|剪短)",
 )
@@ -303,14 +302,19 @@ def _subject(message: str, language: Language) -> str | None:
     return re.split(r"[,.;!?]| with | and | for | in \d", match.group(1))[0].strip() or None
 
 
+# Only the start of a message is read: prompts are short, and a bound keeps every pattern cheap
+# on the event loop whatever a client sends (the request allows 8000 characters).
+MAX_READ = 2000
+
+
 def classify(message: str) -> Intent:
     """The intent of ``message``, with every parameter the agent needs."""
+    message = message[:MAX_READ]
     language = detect_language(message)
     text = message.strip().lower()
     portrait = _any(_PORTRAIT, text)
-    mentions = tuple(re.findall(r"[\w\-]+\.\w{2,4}", message))
 
-    base = Intent("unknown", language, portrait, mentions=mentions)
+    base = Intent("unknown", language, portrait)
 
     if _any(_A2V_STRONG, text):
         return replace(base, name="audio_to_video")

@@ -9,9 +9,11 @@ which rule of the contract. Tokens never enter the journal: they are replaced by
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,11 +21,14 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .clock import Clock
+from .events import EMPTY_BYTES, HEARTBEAT_BYTES
 from .redact import fingerprint, redact, redact_text
 
 __all__ = ["Entry", "Journal", "JournalMiddleware", "StreamEvent"]
 
 MAX_BODY = 64 * 1024  # bodies larger than this are summarised, not stored
+_HEARTBEAT_TEXT = HEARTBEAT_BYTES.decode().removeprefix("data: ").strip()
+_BEAT_CHUNKS = frozenset({HEARTBEAT_BYTES, EMPTY_BYTES})
 
 
 @dataclass
@@ -32,13 +37,20 @@ class StreamEvent:
     data: Any  # parsed JSON, "" for an empty data line, or the raw text when it is not JSON
 
 
-@dataclass
+_KEPT_HEADERS = frozenset(
+    {"x-client-id", "accept", "content-type", "range", "content-length", "x-mock-scenario"}
+)
+
+
+@dataclass(slots=True)
 class Entry:
+    """One exchange. Recording is cheap (raw bytes); parsing and redaction happen on reading."""
+
     id: int
     method: str
     path: str
     operation: str | None
-    token: str | None  # fingerprint
+    token: str | None  # fingerprint, never the token
     user_id: str | None
     client_id: str | None
     session_id: str | None
@@ -47,52 +59,118 @@ class Entry:
     virtual_end: float | None = None
     real_end: float | None = None
     status: int | None = None
-    code: int | None = None
-    message: str | None = None
     rule: str | None = None
-    near_miss: dict[str, Any] | None = None
-    request: dict[str, Any] = field(default_factory=dict)  # headers of interest, body summary
-    response: Any = None
-    events: list[StreamEvent] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    # lists are created on first use: tens of thousands of entries stay cheap for the GC
+    heartbeats: list[float] | None = None  # virtual times of "still working"
+    notes: list[str] | None = None
+    raw_headers: list[tuple[bytes, bytes]] | None = field(default=None, repr=False)
+    raw_body: bytes = field(default=b"", repr=False)
+    raw_response: bytes = field(default=b"", repr=False)
+    raw_events: list[tuple[float, str]] | None = field(default=None, repr=False)
+
+    def note(self, text: str) -> None:
+        if self.notes is None:
+            self.notes = []
+        self.notes.append(text)
+
+    def beat(self, virtual: float) -> None:
+        if self.heartbeats is None:
+            self.heartbeats = []
+        self.heartbeats.append(virtual)
+
+    def event(self, virtual: float, text: str) -> None:
+        if self.raw_events is None:
+            self.raw_events = []
+        self.raw_events.append((virtual, text))
+
+    @property
+    def events(self) -> list[StreamEvent]:
+        return [StreamEvent(t, redact(_parse(text))) for t, text in self.raw_events or []]
 
     def public(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["events"] = [asdict(e) for e in self.events]
-        return out
+        """The entry as the control API shows it: parsed, with every token redacted."""
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.raw_headers or []
+        }
+        request: dict[str, Any] = {
+            "headers": {
+                k: redact_text(v)
+                for k, v in headers.items()
+                if k.startswith("x-skill-") or k in _KEPT_HEADERS
+            },
+            "authorization": "authorization" in headers,
+        }
+        if self.raw_body:
+            request["body"] = redact(_parse(self.raw_body.decode("utf-8", "replace")))
+        response = (
+            redact(_parse(self.raw_response.decode("utf-8", "replace")))
+            if self.raw_response
+            else None
+        )
+        code = message = near_miss = None
+        if isinstance(response, dict):
+            code = response.get("code") if isinstance(response.get("code"), int) else None
+            message = response.get("message") if isinstance(response.get("message"), str) else None
+            data = response.get("data")
+            if code not in (None, 0) and isinstance(data, dict) and "field" in data:
+                near_miss = {
+                    "field": data.get("field"),
+                    "rule": data.get("rule"),
+                    "explanation": message,
+                }
+        return {
+            "id": self.id,
+            "method": self.method,
+            "path": redact_text(self.path),
+            "operation": self.operation,
+            "token": self.token,
+            "user_id": self.user_id,
+            "client_id": self.client_id,
+            "session_id": self.session_id,
+            "virtual_start": self.virtual_start,
+            "real_start": self.real_start,
+            "virtual_end": self.virtual_end,
+            "real_end": self.real_end,
+            "status": self.status,
+            "code": code,
+            "message": message,
+            "rule": self.rule,
+            "near_miss": near_miss,
+            "request": request,
+            "response": response,
+            "events": [asdict(e) for e in self.events],
+            "heartbeats": list(self.heartbeats or []),
+            "notes": list(self.notes or []),
+        }
 
 
 class Journal:
     def __init__(self, clock: Clock, limit: int = 100_000) -> None:
         self.clock = clock
         self.limit = limit
-        self._entries: list[Entry] = []
-        self._next = 1
+        self._entries: deque[Entry] = deque(maxlen=limit)
+        self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     def start(self, method: str, path: str) -> Entry:
-        with self._lock:
-            entry = Entry(
-                id=self._next,
-                method=method,
-                path=redact_text(path),
-                operation=None,
-                token=None,
-                user_id=None,
-                client_id=None,
-                session_id=None,
-                virtual_start=self.clock.now(),
-                real_start=time.time(),
-            )
-            self._next += 1
-            self._entries.append(entry)
-            if len(self._entries) > self.limit:
-                del self._entries[: len(self._entries) - self.limit]
+        entry = Entry(
+            id=next(self._ids),
+            method=method,
+            path=path,
+            operation=None,
+            token=None,
+            user_id=None,
+            client_id=None,
+            session_id=None,
+            virtual_start=self.clock.now(),
+            real_start=time.time(),
+        )
+        self._entries.append(entry)  # deque.append is atomic; maxlen drops the oldest
         return entry
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
+        self._ids = itertools.count(1)
 
     def entries(self) -> list[Entry]:
         with self._lock:
@@ -178,30 +256,18 @@ class JournalMiddleware:
         journal = self.journal_of(scope)
         entry = journal.start(scope["method"], scope["path"])
         scope.setdefault("state", {})["journal_entry"] = entry
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        entry.request["headers"] = {
-            k: redact_text(v)
-            for k, v in headers.items()
-            if k.startswith("x-skill-")
-            or k
-            in (
-                "x-client-id",
-                "accept",
-                "content-type",
-                "range",
-                "content-length",
-                "x-mock-scenario",
-            )
-        }
-        entry.request["authorization"] = "authorization" in headers
+        entry.raw_headers = scope["headers"]
         body = bytearray()
-        content_type = headers.get("content-type", "")
+        content_type = b""
+        for key, value in scope["headers"]:
+            if key == b"content-type":
+                content_type = value
 
         async def receive_wrapper() -> Message:
             message = await receive()
             if (
                 message["type"] == "http.request"
-                and "json" in content_type
+                and b"json" in content_type
                 and len(body) < MAX_BODY
             ):
                 body.extend(message.get("body", b"")[: MAX_BODY - len(body)])
@@ -215,16 +281,24 @@ class JournalMiddleware:
             nonlocal sse, is_json
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
-                kind = dict(message.get("headers", [])).get(b"content-type", b"").decode()
-                if kind.startswith("text/event-stream"):
-                    sse = _SseParser()
-                is_json = kind.startswith("application/json")
+                kind = b""
+                for key, value in message.get("headers", []):
+                    if key == b"content-type":
+                        kind = value
+                sse = _SseParser() if kind.startswith(b"text/event-stream") else None
+                is_json = kind.startswith(b"application/json")
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 if sse is not None:
                     now = journal.clock.now()
+                    if chunk in _BEAT_CHUNKS and not sse.rest():  # the common case, made cheap
+                        entry.beat(now)
+                        chunk = b""
                     for text in sse.feed(chunk):
-                        entry.events.append(StreamEvent(now, redact(_parse(text))))
+                        if text == "" or text == _HEARTBEAT_TEXT:  # kept compact: thousands
+                            entry.beat(now)
+                        else:
+                            entry.event(now, text)
                 elif is_json and len(response_body) < MAX_BODY:
                     response_body.extend(chunk[: MAX_BODY - len(response_body)])
             await send(message)
@@ -235,24 +309,7 @@ class JournalMiddleware:
             entry.virtual_end = journal.clock.now()
             entry.real_end = time.time()
             if sse is not None and sse.rest():
-                entry.notes.append("stream ended inside an event (cut)")
-                entry.events.append(
-                    StreamEvent(entry.virtual_end, redact(sse.rest().decode("utf-8", "replace")))
-                )
-            if body:
-                entry.request["body"] = redact(_parse(bytes(body).decode("utf-8", "replace")))
-            if response_body:
-                parsed = redact(_parse(bytes(response_body).decode("utf-8", "replace")))
-                entry.response = parsed
-                if isinstance(parsed, dict):
-                    code = parsed.get("code")
-                    entry.code = code if isinstance(code, int) else None
-                    message = parsed.get("message")
-                    entry.message = message if isinstance(message, str) else None
-                    data = parsed.get("data")
-                    if entry.code not in (None, 0) and isinstance(data, dict) and "field" in data:
-                        entry.near_miss = {
-                            "field": data.get("field"),
-                            "rule": data.get("rule"),
-                            "explanation": entry.message,
-                        }
+                entry.note("stream ended inside an event (cut)")
+                entry.event(entry.virtual_end, sse.rest().decode("utf-8", "replace"))
+            entry.raw_body = bytes(body)
+            entry.raw_response = bytes(response_body)

@@ -62,6 +62,8 @@ CONTENT_TYPES: dict[str, str] = {
 _IMAGE_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP"})
 # FFmpeg demuxers that read still pictures: such a file is an image, never a video.
 _STILL_DEMUXERS = frozenset({"image2", "gif", "apng", "webp"})
+# FFmpeg's ANSI-art demuxers open any text file whose name ends in .txt, .nfo, .diz...
+_TEXT_DEMUXERS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 # Demuxers whose header duration is an estimate from the bit rate.
 _ESTIMATED_DURATION = frozenset({"aac"})
 _CHUNK = 1 << 20
@@ -183,6 +185,8 @@ def _probe_av(path: Path, family: FileType, known: _Known) -> MediaInfo:
         raise UnsupportedMedia(filename, f"cannot be opened as {family} ({_why(exc)})") from exc
     with container:
         fmt = container.format.name
+        if fmt in _TEXT_DEMUXERS:
+            raise UnsupportedMedia(filename, f"cannot be opened as {family} (it is text)")
         audio = container.streams.audio[0] if container.streams.audio else None
         videos = [
             s

@@ -287,6 +287,10 @@ class ScenarioBook:
             self._rules = [] if rule_id is None else [r for r in self._rules if r.id != rule_id]
             return before - len(self._rules)
 
+    @property
+    def has_rules(self) -> bool:
+        return bool(self._rules)
+
     def resolve(self, facts: RequestFacts, extra: list[Rule] | None = None) -> list[Rule]:
         """The rules that fire for this request, in the order they were added."""
         with self._lock:

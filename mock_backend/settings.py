@@ -35,6 +35,7 @@ class Settings:
     heartbeat_every: float = 15.0
     event_shape: EventShape = "adk"
     admin_token: str | None = None
+    journal_limit: int = 20_000  # entries kept; the oldest are dropped
     epoch: float | None = None  # virtual start time; None: now on a real clock, fixed otherwise
     extra: dict[str, str] = field(default_factory=dict)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 from referencing import Registry, Resource
@@ -39,6 +40,15 @@ class Parameter:
     required: bool
     schema: dict[str, Any]
     error_code: int  # envelope code when this parameter breaks its rule (x-error-code, else 422)
+
+    @cached_property
+    def key(self) -> str:
+        """How the parameter is looked up: ASGI header names are lower-case."""
+        return self.name.lower() if self.location == "header" else self.name
+
+    @cached_property
+    def where(self) -> str:
+        return f"{self.location}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,7 @@ class Spec:
             "urn:nemo:openapi", Resource.from_contents(document, default_specification=DRAFT202012)
         )
         self._validators: dict[str, Validator] = {}
+        self._value_errors: dict[tuple[int, str], list[ValidationError]] = {}
         self.operations: dict[str, Operation] = {}
         for route, item in document.get("paths", {}).items():
             shared = item.get("parameters", [])
@@ -135,6 +146,17 @@ class Spec:
     def validator(self, schema: dict[str, Any]) -> Validator:
         """A validator whose ``$ref``s resolve inside the whole document."""
         return _make_validator(self, _freeze(schema))
+
+    def value_errors(self, schema: dict[str, Any], value: str) -> list[ValidationError]:
+        """A parameter value's violations, memoised: clients send the same headers every call."""
+        key = (id(schema), value)
+        found = self._value_errors.get(key)
+        if found is None:
+            if len(self._value_errors) > 4096:
+                self._value_errors.clear()
+            found = sorted(self.validator(schema).iter_errors(value), key=lambda e: list(e.path))
+            self._value_errors[key] = found
+        return found
 
     def schema(self, name: str) -> dict[str, Any]:
         return copy.deepcopy(self.document["components"]["schemas"][name])

@@ -198,8 +198,11 @@ class Run:
         self._on_finish = on_finish
         self._builder = EventBuilder(self.settings.shape, self.invocation_id)
         self._listener: _Listener | None = None
-        self._task: asyncio.Task[RunOutcome] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._done: asyncio.Future[RunOutcome] | None = None
+        self._running = False
         self._outcome: RunOutcome | None = None
+        self._failure: Exception | None = None
         self._last_sent = 0.0
         self._applied = 0
 
@@ -209,14 +212,20 @@ class Run:
         if self._task is not None or self._outcome is not None:
             raise StreamError("this run has already been started")
         loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
         self._task = loop.create_task(self._main(), name=f"run {self.invocation_id}")
+        self._task.add_done_callback(self._task_ended)
 
     @property
     def done(self) -> Awaitable[RunOutcome]:
-        """Wait for the outcome; cancelling the waiter does not cancel the run."""
-        if self._task is None:
-            raise StreamError("the run has not been started")
-        return asyncio.shield(self._task)
+        """Wait for the outcome; cancelling the waiter does not cancel the run. If ``on_apply``
+        raised, awaiting re-raises that exception (the outcome says ``failed``)."""
+        if self._done is None:
+            if self._outcome is None:
+                raise StreamError("the run has not been started")
+            self._done = asyncio.get_running_loop().create_future()
+            self._done.set_result(self._outcome)
+        return asyncio.shield(self._done)
 
     @property
     def outcome(self) -> RunOutcome | None:
@@ -228,11 +237,16 @@ class Run:
 
     def cancel(self) -> None:
         """Server shutdown: end now; ``on_finish`` reports ``cancelled``."""
+        if self._outcome is not None:
+            return
         if self._task is not None:
             self._task.cancel()
-        elif self._outcome is None:
-            now = self._clock.now()
-            self._finish(RunOutcome("cancelled", now, now, 0))
+            if self._running:
+                return  # _main reports the cancellation
+        # Never started, or cancelled before its first step (when _main cannot run at all).
+        now = self._clock.now()
+        self._close_listener()
+        self._finish(RunOutcome("cancelled", now, now, 0))
 
     def listen(self) -> AsyncGenerator[bytes, None]:
         """The stream's bytes from now on. Attaches at once, so call it before `start`."""
@@ -279,7 +293,8 @@ class Run:
 
     # --- the run -----------------------------------------------------------------------
 
-    async def _main(self) -> RunOutcome:
+    async def _main(self) -> None:
+        self._running = True
         started = self._clock.now()
         self._last_sent = started
         status: OutcomeStatus = "failed"
@@ -288,15 +303,24 @@ class Run:
             status, error = await self._play(started)
         except asyncio.CancelledError:
             status = "cancelled"  # swallowed on purpose: the run is a top-level task
-        except Exception as exc:  # on_apply raised: tell the client, then fail loudly
+        except Exception as exc:  # on_apply raised: tell the client; `done` re-raises it
+            self._failure = exc
             error = f"{type(exc).__name__}: {exc}"
             self._send(encode_event(self._builder.error("internal error")))
-            raise
         finally:
             self._close_listener()
             self._finish(RunOutcome(status, started, self._clock.now(), self._applied, error))
-        assert self._outcome is not None
-        return self._outcome
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        # `done` resolves only once the task is over, so nothing is left when it returns.
+        if self._done is None or self._done.done():
+            return
+        if self._failure is not None:
+            self._done.set_exception(self._failure)
+        elif self._outcome is not None:
+            self._done.set_result(self._outcome)
+        else:  # unreachable unless _main itself broke; never leave a waiter hanging
+            self._done.set_exception(StreamError("the run ended without an outcome"))
 
     def _finish(self, outcome: RunOutcome) -> None:
         self._outcome = outcome

@@ -68,29 +68,27 @@ def check_parameters(
     """Headers, path and query against the operation's parameters."""
     out = ValidatedRequest()
     sources = {"header": headers, "path": path, "query": query}
+    targets = {"header": out.headers, "path": out.path, "query": out.query}
     for param in operation.parameters:
         values = sources.get(param.location, {})
-        key = param.name.lower() if param.location == "header" else param.name
-        value = values.get(key)
-        where = f"{param.location}.{param.name}"
+        value = values.get(param.key)
         if value is None:
             if param.required:
                 raise ApiError(
                     param.error_code,
                     _missing_message(param.name, param.location, param.error_code),
-                    data={"field": where, "rule": "required"},
+                    data={"field": param.where, "rule": "required"},
                 )
             continue
-        errors = sorted(spec.validator(param.schema).iter_errors(value), key=lambda e: e.path)
+        errors = spec.value_errors(param.schema, value)
         if errors:
+            where = param.where
             raise ApiError(
                 param.error_code,
                 f"{where}: {_short(errors[0])}",
                 data={"field": where, "rule": str(errors[0].validator)},
             )
-        getattr(out, "headers" if param.location == "header" else param.location)[param.name] = (
-            value
-        )
+        targets[param.location][param.name] = value
     return out
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
-
-from starlette.responses import StreamingResponse
 
 from ..agent import AgentTiming, SessionView, plan_run
 from ..errors import StreamCut
+from ..sse import EventStreamResponse
 from ..stream import Run, RunOutcome, StreamFaults, StreamSettings
 from ..timeline import UploadView
 from . import Call, Handler, Result
@@ -53,21 +52,27 @@ async def run_sse(call: Call) -> Result:
         session.duplicate_sends.append({"run": run_no, "at": backend.clock.now()})
         entry = call.request.scope.get("state", {}).get("journal_entry")
         if entry is not None:
-            entry.notes.append("duplicate send: a run on this session was still going")
+            entry.note("duplicate send: a run on this session was still going")
     session.active_runs += 1
     session.runs += 1
     backend.store.put_session(session)
 
+    generation = backend.generation
+
     def on_apply(draft: dict[str, Any]) -> None:
+        if backend.generation != generation:
+            return  # the mock was reset meanwhile: this session no longer exists
         session.draft = draft
         backend.store.put_session(session)
 
     def on_finish(outcome: RunOutcome) -> None:
+        backend.runs.discard(run)
+        if backend.generation != generation:
+            return
         charged = plan.cost if outcome.status == "completed" or outcome.applied else 0
         backend.accounts.settle(user, plan.cost, charged)
         session.active_runs = max(0, session.active_runs - 1)
         backend.store.put_session(session)
-        backend.runs.discard(run)
 
     shape = backend.session_shapes.get(session.session_id, backend.settings.event_shape)
     if call.overrides.get("legacy_shape"):
@@ -90,14 +95,10 @@ async def run_sse(call: Call) -> Result:
     backend.runs.add(run)
     stream = run.listen()
     run.start()
-    return StreamingResponse(
-        _abort_when_cut(stream),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStreamResponse(_abort_when_cut(stream))
 
 
-async def _abort_when_cut(stream: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+async def _abort_when_cut(stream: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
     """Pass the run's bytes on; a stream that stops inside an event is aborted, not closed, so
     the client sees a dropped connection (as over a real network), not a clean end."""
     last = b"\n\n"

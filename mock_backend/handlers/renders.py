@@ -87,13 +87,15 @@ async def download_render(call: Call) -> Result:
     record = _job(call)
     path, content_type = call.backend.renders.output_file(record)
     size = path.stat().st_size
-    wanted = call.params.headers.get("Range")
+    # not a contract parameter (standard HTTP), so read from the request itself
+    wanted = call.request.headers.get("range")
     if wanted:
-        first, _, last = wanted.removeprefix("bytes=").partition("-")
-        start = int(first) if first else None
-        end = int(last) if last else None
+        found = _RANGE.match(wanted.strip())
+        start = int(found["start"]) if found and found["start"] else None
+        end = int(found["end"]) if found and found["end"] else None
         if (
-            (start is None and end is None)
+            found is None
+            or (start is None and end is None)
             or (start is not None and start >= size)
             or (start is not None and end is not None and end < start)
         ):

@@ -1,0 +1,58 @@
+"""The ASGI response that carries a run's Server-Sent Events.
+
+Lighter than Starlette's StreamingResponse on purpose: a mock holds thousands of streams at
+once, and under ASGI spec 2.3 (uvicorn's) StreamingResponse runs an anyio task group with a
+second task per response just to notice a disconnect. Here one small watcher task awaits
+``receive()`` and, on ``http.disconnect``, closes the body; nothing else is allocated per
+stream. Heartbeats are the run's own events (on the mock's clock), not a timer of this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+__all__ = ["EventStreamResponse"]
+
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class EventStreamResponse(Response):
+    def __init__(self, body: AsyncGenerator[bytes, None]) -> None:
+        super().__init__(status_code=200, media_type="text/event-stream")
+        self.body_iterator = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = self.body_iterator
+        task = asyncio.current_task()
+        watcher = asyncio.ensure_future(_until_disconnect(receive))
+        # a disconnect cancels the body: the generator's ``finally`` detaches the listener
+        watcher.add_done_callback(lambda _: task.cancel() if task and not finished else None)
+        finished = False
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+            async for chunk in body:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not watcher.done():
+                raise  # cancelled from outside (server shutdown), not by the client leaving
+            with contextlib.suppress(asyncio.CancelledError):
+                task.uncancel() if task else None
+        finally:
+            finished = True
+            watcher.cancel()
+            await body.aclose()
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

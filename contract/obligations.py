@@ -667,11 +667,12 @@ def still_working_notice(ev: Evidence, p: dict[str, Any]) -> Verdict:
     expected, longest = 0, 0.0
     for entry in ev.ops("runSse"):
         events = entry.get("events", [])
-        if not events:
+        beats = entry.get("heartbeats", [])
+        if not events and not beats:
             continue
         marks = [entry["virtual_start"]]
         marks += [e["virtual"] for e in events if _has_text(e.get("data"))]
-        marks.append(events[-1]["virtual"])
+        marks.append(max([e["virtual"] for e in events[-1:]] + beats[-1:]))
         for a, b in itertools.pairwise(marks):
             expected += int((b - a) // 120)
             longest = max(longest, b - a)

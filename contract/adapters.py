@@ -200,6 +200,7 @@ class SubprocessAdapter:
         if not manifest.command:
             raise ManifestError(f"{manifest.name}: no 'command' to run as a subprocess")
         self.manifest = manifest
+        self.command = [_resolve(manifest.command[0]), *manifest.command[1:]]
         self.faketime = shutil.which("faketime") if manifest.time == "faketime" else None
         if manifest.time == "faketime" and not self.faketime:
             raise ManifestError(
@@ -210,7 +211,7 @@ class SubprocessAdapter:
     def run(
         self, argv: list[str], *, env: dict[str, str], target: Any, scale: float, timeout: float
     ) -> RunResult:
-        command = [*self.manifest.command, *argv]
+        command = [*self.command, *argv]
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("NEMO_")}
         child_env.update(self.manifest.env)
         child_env.update(env)
@@ -241,6 +242,15 @@ class SubprocessAdapter:
         except FileNotFoundError:
             return RunResult(127, "", f"[nemo-contract] command not found: {command[0]}", 0.0)
         return RunResult(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+def _resolve(program: str) -> str:
+    """A program on PATH, else beside this Python (a virtualenv's scripts need no activation)."""
+    return (
+        shutil.which(program)
+        or shutil.which(program, path=str(Path(sys.executable).parent))
+        or program
+    )
 
 
 def _text(value: str | bytes | None) -> str:

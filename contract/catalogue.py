@@ -414,9 +414,19 @@ SCENARIOS = [
     _sc(
         "sse-still-working",
         "sse",
-        "a long generation: '⏳ Still working...' every 2 minutes",
-        Step("chat", text="generate a 10 second video of a city timelapse"),
+        "5 minutes of heartbeats: '⏳ Still working...' every 2 minutes",
+        Step("chat", text="hello, what can you do?"),
         ("still_working_notice",),
+        setup=(
+            {
+                "rule": {
+                    "name": "long-wait",
+                    "match": {"operation": "runSse"},
+                    "respond": {"stream": {"heartbeats_only_for": 300.0}},
+                }
+            },
+        ),
+        trigger="long-wait",
     ),
     _sc(
         "sse-heartbeat-timeout",

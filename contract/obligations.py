@@ -97,6 +97,8 @@ def attribution_headers(ev: Evidence, p: dict[str, Any]) -> Verdict:
 @obligation("no_token_in_url", "secrets", "a token never appears in a URL")
 def no_token_in_url(ev: Evidence, p: dict[str, Any]) -> Verdict:
     name = "no_token_in_url"
+    if not ev.entries:
+        return idle(name, "the client made no request")
     bad = [e for e in ev.entries if re.search(r"nmv_usr_|clm_", e["path"])]
     if bad:
         return fail(name, "a token was put in the URL (v1.9: P0)", *[entry_ref(ev, e) for e in bad])
@@ -106,6 +108,8 @@ def no_token_in_url(ev: Evidence, p: dict[str, Any]) -> Verdict:
 @obligation("no_token_in_output", "secrets", "the client never prints an API token")
 def no_token_in_output(ev: Evidence, p: dict[str, Any]) -> Verdict:
     name = "no_token_in_output"
+    if not ev.tokens:
+        return idle(name, "no token was issued")
     leaked = [t for t in ev.tokens if t in ev.output]
     if leaked:
         return fail(name, f"{len(leaked)} API token(s) printed by the client (not shown here)")
@@ -117,6 +121,8 @@ def no_token_in_output(ev: Evidence, p: dict[str, Any]) -> Verdict:
 @obligation("no_raw_api_output", "output", "raw API JSON and tool events stay internal")
 def no_raw_api_output(ev: Evidence, p: dict[str, Any]) -> Verdict:
     name = "no_raw_api_output"
+    if not ev.output.strip():
+        return idle(name, "the client printed nothing")
     for pattern, what in ((RAW_JSON, "a raw API envelope"), (TOOL_LEAKS, "a tool event")):
         found = pattern.search(ev.output)
         if found:

@@ -48,11 +48,11 @@ class Clock:
         self.rate = rate
         self._lock = threading.Lock()
         self._wall_start = time.monotonic()
-        self._virtual_start = (
-            time.time()
-            if (epoch is None and rate == 1.0)
-            else (epoch if epoch is not None else DEFAULT_EPOCH)
-        )
+        # a manual clock starts at a fixed instant (reproducible timestamps); a running one at
+        # the wall time, so it agrees with the clocks of clients in other processes
+        if epoch is None:
+            epoch = DEFAULT_EPOCH if rate is None else time.time()
+        self._virtual_start = epoch
         self._offset = 0.0
         self._sleepers: set[_Sleeper] = set()
 

@@ -322,8 +322,13 @@ def run_schemathesis(
         command, env=env, capture_output=True, text=True, check=False, timeout=1800
     )
     (out / "schemathesis.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-12:])
-    return CheckResult("schemathesis", done.returncode == 0, tail, time.monotonic() - started)
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    counts = [line.strip() for line in lines if " generated, " in line]
+    detail = "\n".join(lines[-12:]) if done.returncode else ""
+    detail += (
+        counts[-1] if counts else "no test cases reported"
+    ) + f" (log: {out / 'schemathesis.log'})"
+    return CheckResult("schemathesis", done.returncode == 0, detail, time.monotonic() - started)
 
 
 def write_junit(results: list[CheckResult], path: Path, base_url: str) -> None:

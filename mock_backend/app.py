@@ -186,6 +186,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.backend = backend
+    app.state.before_shutdown = backend.end_streams  # called by DrainingServer
     for operation in spec.operations.values():
         app.router.routes.append(
             Route(

@@ -90,6 +90,11 @@ class Backend:
         self.renders.reset()
         shutil.rmtree(self.data_dir / "uploads", ignore_errors=True)
 
+    def end_streams(self) -> None:
+        """End every agent run now (server shutdown): their streams close, credits settle."""
+        for run in list(self.runs):
+            run.cancel()
+
     def close(self) -> None:
         for run in list(self.runs):
             run.cancel()

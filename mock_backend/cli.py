@@ -13,6 +13,8 @@ import yaml
 
 from .clock import ClockError, parse_clock
 from .errors import ApiError
+from .redact import redact_logs
+from .server import DrainingServer
 from .settings import Settings
 
 __all__ = ["build_parser", "main"]
@@ -215,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     # garbage collection (measured: the journal's entries otherwise cost ~4% throughput)
     gc.freeze()
     config = uvicorn.Config(app, log_level=args.log_level, lifespan="on")
-    server = uvicorn.Server(config)
+    redact_logs("uvicorn.access", "uvicorn.error", "nemo_mock")  # after uvicorn set up logging
+    server = DrainingServer(config, app)
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     return 0

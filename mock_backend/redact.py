@@ -7,10 +7,11 @@ the first 6 hex digits of its sha256), which identifies it across entries withou
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from typing import Any
 
-__all__ = ["fingerprint", "redact", "redact_text"]
+__all__ = ["RedactingFilter", "fingerprint", "redact", "redact_logs", "redact_text"]
 
 _TOKEN = re.compile(r"\b(nmv_usr_|clm_)([A-Za-z0-9]{6,})")
 
@@ -33,3 +34,20 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that replaces tokens in a record's message (uvicorn's access log shows
+    paths, and a careless client may put a token in a query string)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def redact_logs(*names: str) -> None:
+    for name in names:
+        logging.getLogger(name).addFilter(RedactingFilter())

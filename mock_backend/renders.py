@@ -28,6 +28,10 @@ CONTENT_TYPES = {"mp4": "video/mp4", "mp3": "audio/mpeg"}
 SLOW_RENDER_SECONDS = (250.0, 290.0)  # slow, yet done within 10 polls 30 s apart
 
 
+class _Cancelled(Exception):
+    """Raised from the progress callback to stop an encode whose job was cancelled."""
+
+
 def draft_is_ready(draft: Any) -> bool:
     """Ready for export: a track with a non-empty ``sg`` (v1.9)."""
     tracks = draft.get("t") if isinstance(draft, dict) else None
@@ -124,11 +128,15 @@ class Renders:
         )
 
         def progress(fraction: float) -> None:
+            if record.cancelled_at is not None:  # the engine aborts and removes its partial file
+                raise _Cancelled(record.render_id)
             record.engine_progress = max(record.engine_progress, min(1.0, fraction))
 
         def work() -> None:
             try:
                 result = render(job, progress)
+            except _Cancelled:
+                record.engine_error = "cancelled"
             except RenderError as exc:
                 record.engine_error = str(exc)
             except Exception as exc:  # an engine bug must fail the job, not vanish in a thread

@@ -33,7 +33,25 @@ class ServerError(MockBackendError):
     """The server did not start, did not stop in time, or its thread ended abnormally."""
 
 
-class _ThreadedServer(uvicorn.Server):
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server that ends open streams before it waits for connections to finish.
+
+    uvicorn drains in-flight responses before the lifespan shutdown, so an app's endless SSE
+    streams would hold a stop for the whole graceful timeout. An app that sets
+    ``app.state.before_shutdown`` (the mock does: it ends its runs) is asked first.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: object) -> None:
+        super().__init__(config)
+        self.before_shutdown = getattr(getattr(app, "state", None), "before_shutdown", None)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if callable(self.before_shutdown):
+            self.before_shutdown()
+        await super().shutdown(sockets)
+
+
+class _ThreadedServer(DrainingServer):
     """A uvicorn server that leaves signal handling to the process that owns the main thread."""
 
     install_signal_handlers = False
@@ -109,7 +127,7 @@ class LiveServer:
             access_log=False,
             timeout_graceful_shutdown=math.ceil(self.shutdown_timeout),
         )
-        server = self._server = _ThreadedServer(config)
+        server = self._server = _ThreadedServer(config, self.app)
         self._thread = threading.Thread(
             target=self._serve, args=(server, sock), name=f"LiveServer:{self.port}", daemon=True
         )

@@ -96,3 +96,29 @@ def test_a_bad_rules_file_is_refused_with_the_reason(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "noSuchOp" in done.stderr
     assert "getCredits" in done.stderr  # the known operations are listed
+
+
+def test_tokens_never_reach_the_server_log_even_from_a_careless_client() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_backend", "serve", "--port", "0", "--log-level", "info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        url = process.stdout.readline().split()[2]
+        with httpx.Client(base_url=url, timeout=10) as http:
+            token = http.post("/api/auth/anonymous-token", headers={"X-Client-Id": "c"}).json()
+            token = token["data"]["token"]
+            http.get(f"/api/credits/balance/simple?token={token}")  # a token in a URL: a bug
+            http.get("/api/credits/balance/simple", headers={"Authorization": f"Bearer {token}"})
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log = process.stderr.read() + process.stdout.read()
+        process.stdout.close()
+        process.stderr.close()
+    assert "/api/credits/balance/simple?token=nmv_usr_…" in log  # logged, fingerprinted
+    assert token not in log

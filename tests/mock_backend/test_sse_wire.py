@@ -65,7 +65,7 @@ def _setup(http: httpx.Client) -> tuple[dict[str, str], str]:
 
 @pytest.fixture
 def live() -> Iterator[tuple[LiveServer, Any]]:
-    app = create_app(Settings(clock="scaled:10000", seed=3))
+    app = create_app(Settings(clock="scaled:2000", seed=3))  # 15 virtual minutes = 0.45 s
     server = LiveServer(app).start()
     yield server, app
     server.stop()
@@ -88,11 +88,11 @@ def test_a_15_minute_stream_over_live_uvicorn_takes_well_under_a_second(
             events = [_check(sse.data) for sse in source.iter_sse()]
         wall = time.monotonic() - started
     entry = app.state.backend.journal.query(operation="runSse")[0]
-    # the 15-minute cap, plus the request's own handling measured on a 10,000x clock
-    assert 900 <= entry.virtual_end - entry.virtual_start < 1000
-    assert wall < 1.0
-    # a heartbeat (or an empty line) every 15 virtual s; at 10,000x timers drift, hence the slack
-    assert len(events) >= 30
+    # the 15-minute cap (plus the request's own handling, magnified 2000 times)
+    assert 900 <= entry.virtual_end - entry.virtual_start < 1200
+    assert wall < 3.0, f"{wall:.2f} s of wall time (nominal 0.45 s)"  # slack for a loaded CI
+    # a heartbeat (or an empty line) every 15 virtual s; fast-clock timers drift: some slack
+    assert len(events) >= 40
     assert not any(isinstance(e, dict) and e.get("type") in ("done", "end") for e in events)
 
 

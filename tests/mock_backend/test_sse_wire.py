@@ -91,8 +91,9 @@ def test_a_15_minute_stream_over_live_uvicorn_takes_well_under_a_second(
     # the 15-minute cap (plus the request's own handling, magnified 2000 times)
     assert 900 <= entry.virtual_end - entry.virtual_start < 1200
     assert wall < 3.0, f"{wall:.2f} s of wall time (nominal 0.45 s)"  # slack for a loaded CI
-    # a heartbeat (or an empty line) every 15 virtual s; fast-clock timers drift: some slack
-    assert len(events) >= 40
+    # heartbeats keep coming (their exact 15 s cadence is tested on a manual clock in
+    # test_stream.py; here each wake-up's wall latency is magnified 2000 times)
+    assert len(events) >= 20
     assert not any(isinstance(e, dict) and e.get("type") in ("done", "end") for e in events)
 
 

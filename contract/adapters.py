@@ -23,10 +23,12 @@ so and it is installed, else the opt-in ``NEMO_TIME_SCALE`` variable (``time: en
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -200,7 +202,13 @@ class SubprocessAdapter:
         if not manifest.command:
             raise ManifestError(f"{manifest.name}: no 'command' to run as a subprocess")
         self.manifest = manifest
-        self.command = [_resolve(manifest.command[0]), *manifest.command[1:]]
+        program = _resolve(manifest.command[0])
+        if shutil.which(program) is None and not Path(program).exists():
+            raise ManifestError(
+                f"{manifest.name}: command {manifest.command[0]!r} not found on PATH (nor beside "
+                f"{sys.executable}); give a path, or install the client"
+            )
+        self.command = [program, *manifest.command[1:]]
         self.faketime = shutil.which("faketime") if manifest.time == "faketime" else None
         if manifest.time == "faketime" and not self.faketime:
             raise ManifestError(
@@ -222,26 +230,33 @@ class SubprocessAdapter:
         child_env.setdefault("PYTHONUNBUFFERED", "1")
         started = time.monotonic()
         try:
-            done = subprocess.run(
+            # a session of its own: on a timeout the whole process group goes, not only the
+            # client (a shell script's curl would outlive it)
+            child = subprocess.Popen(
                 command,
                 env=child_env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 stdin=subprocess.DEVNULL,
                 cwd=env.get("HOME"),
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            return RunResult(
-                124,
-                _text(exc.stdout),
-                _text(exc.stderr) + f"\n[nemo-contract] killed after {timeout:.0f} s of wall time",
-                time.monotonic() - started,
+                text=True,
+                start_new_session=True,
             )
         except FileNotFoundError:
             return RunResult(127, "", f"[nemo-contract] command not found: {command[0]}", 0.0)
-        return RunResult(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            out, err = child.communicate()
+            return RunResult(
+                124,
+                out,
+                err + f"\n[nemo-contract] killed after {timeout:.0f} s of wall time",
+                time.monotonic() - started,
+            )
+        return RunResult(child.returncode, out, err, time.monotonic() - started)
 
 
 def _resolve(program: str) -> str:
@@ -251,12 +266,6 @@ def _resolve(program: str) -> str:
         or shutil.which(program, path=str(Path(sys.executable).parent))
         or program
     )
-
-
-def _text(value: str | bytes | None) -> str:
-    if value is None:
-        return ""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def adapter_for(manifest: Manifest, mode: str = "auto") -> InProcessAdapter | SubprocessAdapter:

@@ -87,7 +87,7 @@ SCENARIOS = [
         "delivery",
         "a song becomes a shareable MP4",
         CONVERT,
-        ("output_file_valid", "claim_link", "tool_events_hidden", *RENDER),
+        ("output_file_valid", "tool_events_hidden", *RENDER),
         params=VIDEO_FILE,
     ),
     _sc(
@@ -95,7 +95,15 @@ SCENARIOS = [
         "delivery",
         "a video becomes an MP3",
         EXTRACT,
-        ("output_file_valid", "claim_link", *RENDER),
+        ("output_file_valid", *RENDER),
+        params=MP3_FILE,
+    ),
+    _sc(
+        "delivery-claim-link",
+        "delivery",
+        "after delivery, the task opens in the browser through a claim link (v1.9)",
+        EXTRACT,
+        ("claim_link", "output_file_valid"),
         params=MP3_FILE,
     ),
     _sc(
@@ -385,7 +393,11 @@ SCENARIOS = [
         "sse-text-and-tools",
         "sse",
         "text shown, tool events hidden",
-        (Step("upload", input="song"), Step("chat", text=EDIT)),
+        (
+            Step("upload", input="song"),
+            Step("chat", text=EDIT),
+            Step("chat", text="hello, what can you do?"),
+        ),
         ("tool_events_hidden", "agent_text_shown"),
     ),
     _sc(

@@ -171,7 +171,7 @@ def _list() -> int:
         print(f"  {scenario.id:<28} {scenario.rule:<12} {scenario.title}")
     print("\nobligations:")
     for item in OBLIGATIONS.values():
-        print(f"  {item.name:<28} {item.rule:<12} {item.summary}")
+        print(f"  {item.name:<28} {item.rule:<12} {item.source:<5} {item.summary}")
     return 0
 
 

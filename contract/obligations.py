@@ -37,14 +37,34 @@ class Obligation:
     rule: str  # the documented rule it judges, as the matrix groups them
     summary: str
     check: Check
+    source: str = "seed"  # where the rule is written: the skills (seed) or upstream v1.9 only
 
 
 OBLIGATIONS: dict[str, Obligation] = {}
 
 
+# Rules written only in upstream SKILL.md v1.9, not in the two skill documents: a client built
+# from the documents alone may lack them, and the reports say so.
+V19_ONLY = frozenset(
+    {
+        "claim_link",
+        "retry_new_id_after_failure",
+        "download_fallback",
+        "export_precheck",
+        "heartbeat_timeout",
+        "disconnect_recovery",
+        "trailing_issue_ignored",
+        "no_token_in_url",
+        "at_most_10_polls",
+        "no_resend",
+    }
+)
+
+
 def obligation(name: str, rule: str, summary: str) -> Callable[[Check], Check]:
     def register(check: Check) -> Check:
-        OBLIGATIONS[name] = Obligation(name, rule, summary, check)
+        source = "v1.9" if name in V19_ONLY else "seed"
+        OBLIGATIONS[name] = Obligation(name, rule, summary, check, source)
         return check
 
     return register
@@ -579,12 +599,31 @@ def agent_text_shown(ev: Evidence, p: dict[str, Any]) -> Verdict:
     texts = [t for t in ev.texts() if "temporary issue" not in t]
     if not texts:
         return idle(name, "the agent sent no text")
-    words = {w for t in texts for w in re.findall(r"[A-Za-z]{6,}|[\u4e00-\u9fff]{2,}", t)}
-    words -= {"button", "Export", "export", "panel", "timeline", "preview"}
-    seen = [w for w in words if w in ev.output]
-    if words and not seen:
-        return fail(name, "none of the agent's text reached the output")
-    return ok(name, f"{len(seen)}/{len(words)} distinctive words of the reply shown")
+    # words the client could print without showing the reply (the request it sent, the
+    # timeline's names, GUI words it translates) prove nothing
+    sent = " ".join(str(e["request"].get("body")) for e in ev.ops("runSse"))
+    names = " ".join(str(e.get("response")) for e in ev.ops("getSessionState"))
+    common = {"button", "export", "panel", "timeline", "preview", "upload", "uploaded"}
+    judged = 0
+    for text in texts:
+        words = {
+            w
+            for w in re.findall(r"[A-Za-z]{6,}|[\u4e00-\u9fff]{2,}", text)
+            if w.lower() not in common and w not in sent and w not in names
+        }
+        if not words:
+            continue
+        judged += 1
+        shown = [w for w in words if w in ev.output]
+        if len(shown) < len(words) / 2:
+            return fail(
+                name,
+                f"a reply of the agent did not reach the user: {text[:100]!r} "
+                f"({len(shown)} of its {len(words)} distinctive words shown)",
+            )
+    if not judged:
+        return idle(name, "the replies had no distinctive words to look for")
+    return ok(name, f"{judged} repl(ies) shown")
 
 
 @obligation("gui_translated", "sse", "GUI instructions are translated into actions")

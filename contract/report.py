@@ -108,7 +108,10 @@ def write_markdown(results: Sequence[ScenarioResult], path: Path, client: str) -
             for verdict in result.verdicts:
                 if verdict.status == "pass":
                     continue
-                lines.append(f"- {MARK[verdict.status]} `{verdict.obligation}`: {verdict.detail}")
+                source = OBLIGATIONS[verdict.obligation].source
+                lines.append(
+                    f"- {MARK[verdict.status]} `{verdict.obligation}` ({source}): {verdict.detail}"
+                )
                 lines += [f"  - `{ref}`" for ref in verdict.refs]
             lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)

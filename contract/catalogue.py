@@ -371,6 +371,15 @@ SCENARIOS = [
         expect="failure",
     ),
     _sc(
+        "render-stuck",
+        "render",
+        "a render that never finishes in time: at most 10 polls, then a clear message",
+        EXTRACT,
+        ("at_most_10_polls", "polls_30s_apart"),
+        settings={"render_seconds": (900.0, 900.0)},
+        expect="failure",
+    ),
+    _sc(
         "export-empty",
         "render",
         "export of an empty project: nothing submitted, told so",

@@ -38,6 +38,12 @@ class Evidence:
     web_url: str
     virtual_start: float
     job_inputs: dict[str, Any] = field(default_factory=dict)  # e.g. the input file's duration
+    steps: list[tuple[float, str]] = field(default_factory=list)  # (virtual start, its output)
+
+    def output_of_step_with(self, entry: dict[str, Any]) -> str:
+        """What the client printed during the step that made ``entry`` (all output if unknown)."""
+        before = [out for start, out in self.steps if start <= entry["virtual_start"]]
+        return before[-1] if before else self.output
 
     @property
     def output(self) -> str:

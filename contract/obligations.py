@@ -693,7 +693,9 @@ def silent_close_reported(ev: Evidence, p: dict[str, Any]) -> Verdict:
             "the stream closed with no text and the client never read the state",
             entry_ref(ev, silent[0]),
         )
-    if "✅" not in ev.output and not re.search(r"added|changed|updated", ev.output, re.I):
+    # judged on what the client printed during that chat, not earlier ("✅ Uploaded …")
+    said = ev.output_of_step_with(silent[0])
+    if "✅" not in said and not re.search(r"added|changed|updated", said, re.I):
         return fail(
             name, "state was read but no change was reported to the user", entry_ref(ev, states[0])
         )

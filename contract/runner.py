@@ -153,6 +153,7 @@ def run_scenario(
         virtual_start = target.clock.now()
         codes: list[int] = []
         stdout, stderr = [], []
+        steps: list[tuple[float, str]] = []
         output_file: Path | None = None
         duration = None
         for n, step in enumerate(scenario.steps):
@@ -172,7 +173,9 @@ def run_scenario(
             argv = adapter.manifest.argv(job, values)
             if argv is None:
                 return _skipped(scenario, f"the client's manifest has no '{job}' job", started)
+            step_start = target.clock.now()
             result = adapter.run(argv, env=env, target=target, scale=scale, timeout=step_timeout)
+            steps.append((step_start, result.stdout + "\n" + result.stderr))
             codes.append(result.exit_code)
             stdout.append(result.stdout)
             stderr.append(result.stderr)
@@ -191,6 +194,7 @@ def run_scenario(
             web_url=WEB_URL,
             virtual_start=virtual_start,
             job_inputs={"duration": duration} if duration else {},
+            steps=steps,
         )
         verdicts = []
         for name in scenario.all_obligations:

@@ -64,6 +64,7 @@ class Entry:
     heartbeats: list[float] | None = None  # virtual times of "still working"
     notes: list[str] | None = None
     raw_headers: list[tuple[bytes, bytes]] | None = field(default=None, repr=False)
+    raw_query: bytes = field(default=b"", repr=False)
     raw_body: bytes = field(default=b"", repr=False)
     raw_response: bytes = field(default=b"", repr=False)
     raw_events: list[tuple[float, str]] | None = field(default=None, repr=False)
@@ -121,7 +122,10 @@ class Entry:
         return {
             "id": self.id,
             "method": self.method,
-            "path": redact_text(self.path),
+            # the query string too: a client that puts a token there must be seen doing it
+            "path": redact_text(
+                self.path + ("?" + self.raw_query.decode("latin-1") if self.raw_query else "")
+            ),
             "operation": self.operation,
             "token": self.token,
             "user_id": self.user_id,
@@ -257,6 +261,7 @@ class JournalMiddleware:
         entry = journal.start(scope["method"], scope["path"])
         scope.setdefault("state", {})["journal_entry"] = entry
         entry.raw_headers = scope["headers"]
+        entry.raw_query = scope.get("query_string", b"")
         body = bytearray()
         content_type = b""
         for key, value in scope["headers"]:

@@ -53,6 +53,7 @@ class Renders:
             max_workers=max(1, settings.render_workers), thread_name_prefix="nemo-render"
         )
         self._futures: dict[str, Future[None]] = {}
+        self._submitted: dict[str, int] = {}
 
     def submit(
         self,
@@ -80,7 +81,10 @@ class Renders:
                 "timeline first",
                 data={"field": "body.draft.t", "rule": "ready-for-export"},
             )
-        rng = self.rng.stream("render", render_id)
+        # keyed by the session's submission count, not the client-chosen id (render_<ms> varies
+        # from run to run): the same requests give the same render lengths
+        self._submitted[session.session_id] = self._submitted.get(session.session_id, 0) + 1
+        rng = self.rng.stream("render", session.session_id, self._submitted[session.session_id])
         now = self.clock.now()
         pending = rng.uniform(*self.settings.render_pending_seconds)
         total = rng.uniform(*(SLOW_RENDER_SECONDS if slow else self.settings.render_seconds))
@@ -249,6 +253,7 @@ class Renders:
         for future in self._futures.values():
             future.cancel()
         self._futures.clear()
+        self._submitted.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
 

@@ -131,7 +131,7 @@ class Api:
     ) -> tuple[httpx.Response, dict[str, Any] | None]:
         used: set[Recovery] = set()
         while True:
-            request = build()
+            request = self._build(build)
             response = self.send(request, stream=stream)
             if accept is not None and accept(response):
                 self._log(request, response, "stream")
@@ -163,6 +163,16 @@ class Api:
                 raise rule.failure(self.failure_context())
             used.add(recovery)
             self._recover(recovery)
+
+    def _build(self, build: RequestFactory) -> httpx.Request:
+        try:
+            return build()
+        except (httpx.InvalidURL, ValueError):
+            # an id or a link from the backend that makes no URL (a NUL, "::://", "http://[x")
+            raise UnexpectedResponse(
+                "NemoVideo sent an id or a link that does not make a valid URL. Try again; if "
+                "it keeps happening the backend may have changed."
+            ) from None
 
     def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         try:

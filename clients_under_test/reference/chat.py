@@ -16,7 +16,7 @@ the backend refused outright (an error envelope instead of a stream) is retried,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,16 @@ from .error_table import rule_for
 from .errors import NetworkError, RunError
 from .gui import translate
 from .models import ProjectState
-from .sse import Heartbeat, RunFailed, Skipped, Text, ToolActivity, is_event_stream, iter_events
+from .sse import (
+    Heartbeat,
+    RunFailed,
+    Skipped,
+    StreamEvent,
+    Text,
+    ToolActivity,
+    is_event_stream,
+    iter_events,
+)
 from .timeline import describe_changes
 
 __all__ = ["ChatOutcome", "ChatRun"]
@@ -51,6 +60,11 @@ class ChatOutcome:
 
 
 class ChatRun:
+    # The cadences as class attributes, so a variant of the client is a subclass that changes
+    # one (see `client.NemoClient`); the reference keeps the documents' values.
+    still_working_every: float = STILL_WORKING_EVERY_SECONDS
+    heartbeat_timeout: float = HEARTBEAT_TIMEOUT_SECONDS
+
     def __init__(
         self,
         api: Api,
@@ -96,7 +110,7 @@ class ChatRun:
         started = last_notice = last_activity = self.clock.now()
         held: list[str] = []  # partial chunks, shown only if no final event repeats them
         try:
-            for event in iter_events(response):
+            for event in self._events(response):
                 now = self.clock.now()
                 if isinstance(event, Text):
                     last_activity = now
@@ -113,10 +127,10 @@ class ChatRun:
                 else:
                     if isinstance(event, Skipped):
                         self.console.debug(f"skipped a stream event ({event.reason})")
-                    if now - last_activity >= HEARTBEAT_TIMEOUT_SECONDS:
+                    if now - last_activity >= self.heartbeat_timeout:
                         return self._timed_out(before, outcome)
                     if isinstance(event, Heartbeat) and now - last_notice >= (
-                        STILL_WORKING_EVERY_SECONDS
+                        self.still_working_every
                     ):
                         self.console.say(STILL_WORKING)
                         last_notice = now
@@ -128,8 +142,15 @@ class ChatRun:
         if held:
             self._show("".join(held), outcome)
         if not outcome.replies:
-            self._report_changes(before, self.fetch_state(), outcome)
+            self._closed_silently(before, outcome)
         return outcome
+
+    def _events(self, response: httpx.Response) -> Iterator[StreamEvent]:
+        return iter_events(response)
+
+    def _closed_silently(self, before: ProjectState, outcome: ChatOutcome) -> None:
+        """The stream closed without text: read the state and tell what changed."""
+        self._report_changes(before, self.fetch_state(), outcome)
 
     def _show(self, text: str, outcome: ChatOutcome) -> bool:
         if outcome.replies and TEMPORARY_ISSUE in text.lower():

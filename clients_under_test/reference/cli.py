@@ -133,7 +133,10 @@ def main(
     console: Console | None = None,
     read: Callable[[str], str] = input,
     home: Path | None = None,
+    client_class: type[NemoClient] = NemoClient,
 ) -> int:
+    """The command line. ``client_class`` builds the client: a subclass of `NemoClient` that
+    swaps one of its parts is how the compatibility suite's broken variants are made."""
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, --version, or a usage error already printed
@@ -146,7 +149,7 @@ def main(
         skill = load_skill(resolve_skill_path(job.skill if job else args.skill))
         transport = contextlib.nullcontext(http) if http is not None else _real_http()
         with transport as client_http:
-            client = NemoClient(
+            client = client_class(
                 client_http,
                 clock or _clock(settings),
                 settings=settings,

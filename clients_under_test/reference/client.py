@@ -7,6 +7,7 @@ import io
 import mimetypes
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
@@ -32,7 +33,17 @@ class NemoClient:
 
     The session is loaded from the config folder when one was saved for this API URL, and
     created (then saved) on first need.
+
+    The parts are class attributes so that a variant of the client is a subclass that swaps one
+    of them (the compatibility suite's deliberately broken clients, in
+    ``clients_under_test/mutants``, are built this way); the reference uses its own modules.
     """
+
+    credentials_class: type[Credentials] = Credentials
+    attribution_class: type[Attribution] = Attribution
+    api_class: type[Api] = Api
+    exporter_class: type[Exporter] = Exporter
+    chat_run_class: type[ChatRun] = ChatRun
 
     def __init__(
         self,
@@ -49,17 +60,17 @@ class NemoClient:
         self.skill = skill if skill is not None else load_skill(resolve_skill_path(MUSIC_SKILL))
         self.upload_rules = rules_for(self.skill.name)
         self.store = ConfigStore(settings.config_dir)
-        self.credentials = Credentials(
+        self.credentials = self.credentials_class(
             settings, self.store, clock, self.console, fetch=self._fetch_token
         )
-        attribution = Attribution.for_skill(
+        attribution = self.attribution_class.for_skill(
             self.skill, home=settings.home, override=settings.platform
         )
-        self.api = Api(
+        self.api = self.api_class(
             http, settings, clock, self.console, attribution, self.credentials, self.upload_rules
         )
         self.api.on_session_lost = self._replace_session
-        self.exporter = Exporter(self.api, self.console, clock)
+        self.exporter = self.exporter_class(self.api, self.console, clock)
         self._session = load_session(self.store, settings.api_url)
 
     # -- session ---------------------------------------------------------------------------
@@ -116,7 +127,8 @@ class NemoClient:
     def state(self) -> ProjectState:
         body = self.api.call(
             lambda: self.api.request(
-                "GET", f"/api/state/nemo_agent/me/{self.session().session_id}/latest"
+                "GET",
+                f"/api/state/nemo_agent/me/{quote(self.session().session_id, safe='')}/latest",
             ),
             session_bound=True,
         )
@@ -133,7 +145,7 @@ class NemoClient:
 
     def chat(self, text: str) -> ChatOutcome:
         self.session()
-        run = ChatRun(
+        run = self.chat_run_class(
             self.api,
             self.console,
             self.clock,
@@ -184,7 +196,7 @@ class NemoClient:
             body = self.api.call(
                 lambda: self.api.request(
                     "POST",
-                    f"/api/upload-video/nemo_agent/me/{self.session().session_id}",
+                    f"/api/upload-video/nemo_agent/me/{quote(self.session().session_id, safe='')}",
                     files={"files": (path.name, handle, mime)},
                 ),
                 session_bound=True,

@@ -65,6 +65,11 @@ def show_status(client: NemoClient) -> None:
 def show_credits(client: NemoClient) -> None:
     balance = client.credits()
     client.console.say(
-        f"Credits: {balance.available:g} available "
-        f"({balance.frozen:g} reserved for work in progress, {balance.total:g} total)"
+        f"Credits: {_amount(balance.available)} available "
+        f"({_amount(balance.frozen)} reserved for work in progress, {_amount(balance.total)} total)"
     )
+
+
+def _amount(value: float) -> str:
+    """1234567 → '1234567' (never '1.23457e+06'); a fraction keeps two decimals."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"

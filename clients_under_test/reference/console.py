@@ -18,7 +18,13 @@ _BEARER = re.compile(r"(Bearer\s+)\S+")  # as in an Authorization header
 REDACTED = "[redacted]"
 
 
+# C0 and C1 control characters but tab and newline: text from the backend must not be able to
+# drive the user's terminal (an ESC sequence in a reply would)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def redact(text: str, secrets: set[str] | frozenset[str] = frozenset()) -> str:
+    text = _CONTROL.sub("", text)
     for secret in sorted(secrets, key=len, reverse=True):
         if secret:
             text = text.replace(secret, REDACTED)

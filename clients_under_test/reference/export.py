@@ -36,6 +36,12 @@ _MB = 1024 * 1024
 
 
 class Exporter:
+    # The documents' limits as class attributes, so a variant of the client is a subclass that
+    # changes one (see `client.NemoClient`).
+    poll_interval: float = POLL_INTERVAL_SECONDS
+    max_polls: int = MAX_POLLS
+    max_submissions: int = MAX_SUBMISSIONS
+
     def __init__(self, api: Api, console: Console, clock: Clock) -> None:
         self.api = api
         self.console = console
@@ -47,7 +53,7 @@ class Exporter:
         if fmt not in FORMATS:
             raise ExportError(f"Unknown export format {fmt!r}: use mp4 or mp3.")
         reason = None
-        for submission in range(1, MAX_SUBMISSIONS + 1):
+        for submission in range(1, self.max_submissions + 1):
             render_id = self._new_id()
             status = self._submit(render_id, session_id, draft, fmt)
             if status not in _FAILED:
@@ -56,7 +62,7 @@ class Exporter:
                     self.console.progress("Rendering… 100%")
                     return render_id, result.url
                 reason = result.error
-            if submission < MAX_SUBMISSIONS:
+            if submission < self.max_submissions:
                 self.console.warn("The render failed; trying once more…")
         detail = f" ({reason})" if reason else ""
         raise ExportError(
@@ -103,8 +109,8 @@ class Exporter:
 
     def _poll(self, render_id: str) -> RenderStatus:
         status = RenderStatus(status="pending", progress=None, url=None, error=None)
-        for _ in range(MAX_POLLS):
-            self.clock.sleep(POLL_INTERVAL_SECONDS)
+        for _ in range(self.max_polls):
+            self.clock.sleep(self.poll_interval)
             body = self.api.call(
                 lambda: self.api.request("GET", f"/api/render/proxy/lambda/{render_id}"),
                 envelope_required=False,
@@ -115,8 +121,8 @@ class Exporter:
             percent = f"{status.progress:.0f}%" if status.progress is not None else status.status
             self.console.progress(f"Rendering… {percent}")
         raise ExportError(
-            f"The render is still not finished after {MAX_POLLS} checks "
-            f"({MAX_POLLS * POLL_INTERVAL_SECONDS / 60:.0f} minutes). It may still complete; "
+            f"The render is still not finished after {self.max_polls} checks "
+            f"({self.max_polls * self.poll_interval / 60:.0f} minutes). It may still complete; "
             "run the export again later."
         )
 
@@ -137,7 +143,10 @@ class Exporter:
                         reported = step
                         self.console.progress(f"Downloading… {_amount(received, total)}")
             if received == 0:
-                raise ExportError("The download was empty.")
+                raise ExportError(
+                    "The download was empty. Run the export again; if the file is "
+                    "empty again, the render itself went wrong."
+                )
             os.replace(partial, dest)
         except httpx.TransportError as error:
             raise NetworkError(f"the download was interrupted ({type(error).__name__})") from None

@@ -94,6 +94,11 @@ EXPECTED: dict[str, Expect] = {
     "err-429-ip": ok("same for the per-IP limit", retry_429_once="pass"),
     # -- renders
     "render-slow": ok("10 polls 30 s apart are enough", polls_30s_apart="pass"),
+    "render-stuck": ok(
+        "stops after 10 polls 30 s apart and says so",
+        at_most_10_polls="pass",
+        polls_30s_apart="pass",
+    ),
     "render-retry": broken(
         "no resubmission with a new id after a failed render (v1.9 rule)",
         retry_new_id_after_failure="fail",

@@ -68,8 +68,11 @@ class Console:
         print(self.redact(text), file=self.err, flush=True)
 
     def error(self, text: str) -> None:
+        # one line: text quoted from the backend may hold line breaks, and the advice that
+        # ends the message must stay on the line that says "Error:"
         self._close_progress()
-        print(f"Error: {self.redact(text)}", file=self.err, flush=True)
+        line = " ".join(self.redact(text).split())
+        print(f"Error: {line}", file=self.err, flush=True)
 
     def debug(self, text: str) -> None:
         if self.verbose:

@@ -7,12 +7,17 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from .errors import ApiError
+from .spec import load_spec
 
 __all__ = ["BUSINESS_CODES", "REST_STATUS", "error_response", "ok", "status_for"]
 
-BUSINESS_CODES = frozenset({1001, 1002, 2001, 4001, 4002})
-# The REST error-status profile (openapi.yaml info.x-error-status-profiles.rest).
-REST_STATUS = {1001: 401, 1002: 404, 2001: 403, 4001: 415, 4002: 413}
+# The REST error-status profile, as the contract states it (info.x-error-status-profiles.rest);
+# its keys are the business codes, which the default profile answers with HTTP 200.
+REST_STATUS = {
+    int(code): int(status)
+    for code, status in load_spec().extension("info", "x-error-status-profiles", "rest").items()
+}
+BUSINESS_CODES = frozenset(REST_STATUS)
 
 
 def status_for(code: int, profile: str) -> int:

@@ -273,6 +273,3 @@ def adapter_for(manifest: Manifest, mode: str = "auto") -> InProcessAdapter | Su
     if mode == "inprocess" or (mode == "auto" and manifest.python):
         return InProcessAdapter(manifest)
     return SubprocessAdapter(manifest)
-
-
-PYTHON = sys.executable

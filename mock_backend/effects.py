@@ -20,6 +20,8 @@ from .backend import Backend
 from .envelope import error_response, status_for
 from .errors import ApiError
 from .rules import RequestFacts, Rule
+from .settings import Settings
+from .uploads import too_large, unsupported
 
 __all__ = ["apply_effects", "scripted_response"]
 
@@ -32,9 +34,9 @@ DEFAULT_MESSAGES = {
     "same X-Client-Id",
     1002: "Session not found; create a new session",
     2001: "Not enough credits for this request",
-    4001: "Unsupported file type; supported: aac, avi, flac, gif, jpeg, jpg, m4a, mkv, mov, mp3, "
-    "mp4, png, wav, webm, webp",
-    4002: "File is larger than the limit; compress or trim it first",
+    # the same words as a real refusal, formats from media.SUPPORTED_EXTENSIONS
+    4001: unsupported("the file").message,
+    4002: too_large("the file", Settings().max_upload_bytes).message,
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -37,11 +37,6 @@ class Settings:
     admin_token: str | None = None
     journal_limit: int = 20_000  # entries kept; the oldest are dropped
     epoch: float | None = None  # virtual start time; None: now on a real clock, fixed otherwise
-    extra: dict[str, str] = field(default_factory=dict)
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
-
-    @property
-    def data_path(self) -> Path | None:
-        return self.data_dir

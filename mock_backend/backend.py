@@ -45,7 +45,12 @@ class Backend:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.accounts = Accounts(self.store, self.clock, self.rng, settings)
         self.renders = Renders(
-            self.store, self.clock, self.rng, settings, self.data_dir / "renders"
+            self.store,
+            self.clock,
+            self.rng,
+            settings,
+            self.data_dir / "renders",
+            wait_seconds=settings.render_wait_seconds,
         )
         self.journal = Journal(self.clock, limit=settings.journal_limit)
         self.scenarios = ScenarioBook(set(self.spec.operations))

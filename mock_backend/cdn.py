@@ -13,7 +13,6 @@ from starlette.routing import Route
 from .backend import Backend
 from .envelope import error_response
 from .errors import ApiError
-from .renders import CONTENT_TYPES
 
 __all__ = ["cdn_routes"]
 
@@ -43,7 +42,12 @@ async def rendered_file(request: Request) -> Response:
     status, _, _ = backend.renders.status(record)
     if status != "completed":
         return _missing(backend, f"the render is {status}")
-    return FileResponse(record.out_path, media_type=CONTENT_TYPES.get(record.output_format))
+    try:
+        # a completed job's file may still be encoding (virtual time outran it): wait, bounded
+        path, content_type = await backend.renders.output_file(record)
+    except ApiError as error:  # the encode failed, or outlasted the wait
+        return error_response(error, backend.settings.error_status)
+    return FileResponse(path, media_type=content_type)
 
 
 def _missing(backend: Backend, why: str) -> JSONResponse:

@@ -15,6 +15,12 @@ Rules the documents leave open, decided here:
 
 Raising an exception from the ``progress`` callback aborts the render (the mock's cancel): the
 exception propagates and, as with every failure, no file is left behind.
+
+`check` makes every refusal `render` can foresee (options, the draft's structure, canvas and
+length limits, files that are missing or are not what their segments use them for) without
+encoding anything; it reads file headers only. The mock calls it when a job is submitted, so a
+job that would fail fails on the clock instead of after the encoder tried. `render` repeats the
+same checks and keeps its own deeper ones (undecodable data, FFmpeg errors) as defence in depth.
 """
 
 from __future__ import annotations
@@ -39,7 +45,15 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from .errors import MockBackendError
 from .media import UnsupportedMedia, decode_audio, expected_type
 
-__all__ = ["CONTENT_TYPES", "RenderError", "RenderJob", "RenderResult", "render"]
+__all__ = [
+    "CONTENT_TYPES",
+    "RenderError",
+    "RenderJob",
+    "RenderPlan",
+    "RenderResult",
+    "check",
+    "render",
+]
 
 OutputFormat = Literal["mp4", "mp3"]
 RGB = npt.NDArray[np.uint8]
@@ -90,6 +104,14 @@ class RenderResult:
 
 
 @dataclass(frozen=True)
+class RenderPlan:
+    """What a renderable job will produce, known before a frame is encoded."""
+
+    duration: float  # seconds: the draft's ``d`` (or its last segment's end), as the file lasts
+    content_type: str
+
+
+@dataclass(frozen=True)
 class _Segment:
     id: str
     role: str
@@ -124,13 +146,26 @@ class _Plan:
     sounds: list[_Segment]
 
 
-def render(job: RenderJob, progress: Callable[[float], None] | None = None) -> RenderResult:
-    """Render ``job`` to ``job.out_path``; raises `RenderError` when the draft cannot be."""
+def check(job: RenderJob) -> RenderPlan:
+    """The refusals `render` would make, made now and cheaply; raises `RenderError` with the
+    same reason. Nothing is decoded or encoded: the uploaded files' headers are read."""
+    plan = _checked_plan(job)
+    return RenderPlan(plan.duration_ms / 1000, CONTENT_TYPES[job.output_format])
+
+
+def _checked_plan(job: RenderJob) -> _Plan:
     if job.output_format not in CONTENT_TYPES:
         raise RenderError(f"unsupported output format {job.output_format!r}; use mp4 or mp3")
     if job.quality not in _QUALITY:
         raise RenderError(f"unknown quality {job.quality!r}; use low, medium or high")
     plan = _plan(job)
+    _check_sources(plan, job.output_format)
+    return plan
+
+
+def render(job: RenderJob, progress: Callable[[float], None] | None = None) -> RenderResult:
+    """Render ``job`` to ``job.out_path``; raises `RenderError` when the draft cannot be."""
+    plan = _checked_plan(job)  # `check`'s refusals first, then the encoder's own
     report = _Progress(progress)
     out = job.out_path
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -299,6 +334,8 @@ def _plan(job: RenderJob) -> _Plan:
         duration = _ms(draft["d"], "draft d")
     if duration == 0:
         raise RenderError("draft duration d is zero")
+    if duration > _MAX_DURATION_MS:  # no d, and segments placed past the hour
+        raise RenderError(f"the draft lasts {duration} ms, more than an hour ({_MAX_DURATION_MS})")
     width, height = _canvas(meta)
     fps = _number(meta.get("fps") or _DEFAULT_FPS, "draft m.fps", 1, 30)
     title = meta.get("title") or next((_display_name(s) for s in sounds), "") or "NemoVideo"
@@ -307,6 +344,46 @@ def _plan(job: RenderJob) -> _Plan:
         cover = _Segment("generated-cover", "background", 0, duration, "generated", {"name": title})
         visuals.insert(0, cover)
     return _Plan(duration, width, height, fps, str(title), visuals, texts, sounds)
+
+
+def _check_sources(plan: _Plan, output_format: OutputFormat) -> None:
+    """Each file is what its segments use it for, with the reasons the decoders would give."""
+    streams: dict[Path, frozenset[str]] = {}
+
+    def kinds(seg: _Segment, needs: str) -> frozenset[str]:
+        assert seg.src is not None
+        if seg.src not in streams:
+            try:
+                with av.open(str(seg.src)) as container:
+                    streams[seg.src] = frozenset(s.type for s in container.streams)
+            except (av.FFmpegError, OSError) as exc:
+                why = getattr(exc, "strerror", None) or type(exc).__name__
+                if needs == "audio":  # the words decode_audio uses (media.py)
+                    raise RenderError(f"segment {seg.id}: audio cannot be decoded ({why})") from exc
+                raise RenderError(f"segment {seg.id}: cannot open its src ({why})") from exc
+        return streams[seg.src]
+
+    for seg in plan.visuals:
+        if seg.src is None:
+            continue
+        if seg.kind == "image":
+            try:
+                with Image.open(seg.src):  # the header only; pixels are read when drawn
+                    pass
+            except (UnidentifiedImageError, OSError) as exc:
+                raise RenderError(f"segment {seg.id}: src is not a readable image") from exc
+        elif seg.kind == "video":
+            if "video" not in kinds(seg, "video"):
+                raise RenderError(f"segment {seg.id}: src has no video stream")
+        elif "audio" not in kinds(seg, "audio"):  # a waveform draws its file's sound
+            raise RenderError(f"segment {seg.id}: has no audio stream")
+    for seg in plan.sounds:  # audio, or a video's soundtrack: decoded as audio either way
+        if seg.src is not None and "audio" not in kinds(seg, "audio"):
+            raise RenderError(f"segment {seg.id}: has no audio stream")
+    # an MP3 is the audio tracks, or without them the videos' own sound (see _mix)
+    voiced = [s for s in plan.visuals if s.kind == "video" and "audio" in kinds(s, "video")]
+    if output_format == "mp3" and not plan.sounds and not voiced:
+        raise RenderError("nothing to put in an MP3: no audio track and no video with sound")
 
 
 def _display_name(seg: _Segment) -> str:

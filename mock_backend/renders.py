@@ -1,15 +1,37 @@
-"""Render jobs: their lifecycle on the mock's clock, and the real encoding behind them.
+"""Render jobs: a lifecycle on the mock's clock, and a real encode behind each one.
 
-A job's status is a function of virtual time and of the real render running in a worker
-thread: `pending` until its start time, `processing` while virtual time has not reached its
-due time (30-90 s, seeded) or the encoder has not finished, then `completed` (or `failed`).
-Progress is the smaller of the virtual and the real fraction, and never falls. Nothing ticks:
-the status is computed when asked, so a manual clock moved by 60 s shows the job 60 s older.
+The lifecycle is decided at submit time by the clock and the seeded randomness alone:
+`pending` until the job's start time, `processing` until its due time (30-90 s, seeded), then
+`completed`; or `failed` at a time chosen at submit (a scripted or seeded failure, or a draft
+the render engine refuses: `render_engine.check` runs at submit, so every refusal the engine
+can foresee fails the job as it starts, with the engine's reason). Progress is the virtual
+fraction of the processing span. Nothing ticks: the status is computed when asked, so a manual
+clock moved by 60 s shows the job 60 s older. How fast the machine encodes never shows in the
+lifecycle: on a loaded machine, or on a scaled clock (1000x), virtual time outruns the real
+encode, and the job is still `completed` at its due time.
+
+The real encode starts at submit, in a worker thread (`engine`, `render_engine.render` unless a
+test injects another). What needs its file waits for it, in real time, bounded by
+``wait_seconds`` (120 s), without blocking the event loop:
+
+- the downloads (the operation and the CDN URL) stream the file once it is written; an encode
+  that failed (an engine bug, an I/O error) or that is still running when the wait runs out
+  answers 409 as the envelope, saying which and what to do;
+- ``output.size``, decision (a): the first poll that reports `completed` waits for the encode,
+  so that ``size`` is the real file's. The contract's RenderOutput requires only ``url``, so
+  the size could have been left out until known, but then the same requests would get
+  different answers on a fast and on a loaded machine, and a seed and a request sequence give
+  one answer here, byte for byte. Only when the encode failed, or outlasts the wait, is
+  ``size`` left out (which RenderOutput allows). ``duration`` is the draft's length, known at
+  submit (`render_engine.check`); the encoder's file lasts that long to within a frame.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -18,18 +40,23 @@ from urllib.parse import urlsplit
 from .clock import Clock
 from .errors import ApiError
 from .randomness import Randomness
-from .render_engine import RenderError, RenderJob, render
+from .render_engine import RenderError, RenderJob, RenderResult, check, render
 from .settings import Settings
 from .store import RenderRecord, SessionRecord, Store
 
-__all__ = ["Renders", "draft_is_ready"]
+__all__ = ["RENDER_WAIT_SECONDS", "Engine", "Renders", "draft_is_ready"]
 
 CONTENT_TYPES = {"mp4": "video/mp4", "mp3": "audio/mpeg"}
 SLOW_RENDER_SECONDS = (250.0, 290.0)  # slow, yet done within 10 polls 30 s apart
+RENDER_WAIT_SECONDS = 120.0  # wall seconds a poll or a download waits for a running encode
+FINISHED = ("completed", "failed")
+
+# the render engine's signature: the job, and a progress callback that may raise to stop it
+Engine = Callable[[RenderJob, Callable[[float], None]], RenderResult]
 
 
-class _Cancelled(Exception):
-    """Raised from the progress callback to stop an encode whose job was cancelled."""
+class _Stopped(Exception):
+    """Raised from the progress callback to stop an encode whose job was cancelled or reset."""
 
 
 def draft_is_ready(draft: Any) -> bool:
@@ -42,18 +69,32 @@ def draft_is_ready(draft: Any) -> bool:
 
 class Renders:
     def __init__(
-        self, store: Store, clock: Clock, rng: Randomness, settings: Settings, folder: Path
+        self,
+        store: Store,
+        clock: Clock,
+        rng: Randomness,
+        settings: Settings,
+        folder: Path,
+        *,
+        engine: Engine = render,
+        wait_seconds: float = RENDER_WAIT_SECONDS,
     ) -> None:
         self.store = store
         self.clock = clock
         self.rng = rng
         self.settings = settings
         self.folder = folder
+        self.engine = engine  # replaceable, so tests can hold back or break the encoder
+        self.wait_seconds = wait_seconds
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, settings.render_workers), thread_name_prefix="nemo-render"
         )
-        self._futures: dict[str, Future[None]] = {}
+        # encodes whose outcome no request has noted on its record yet
+        self._encodes: dict[str, Future[RenderResult]] = {}
         self._submitted: dict[str, int] = {}
+        self._generation = 0  # bumped by reset and close: older encodes stop
+
+    # -- submitting ------------------------------------------------------------------------
 
     def submit(
         self,
@@ -104,55 +145,42 @@ class Renders:
         record.output_url_broken = break_url
         if fail or rng.random() < self.settings.render_failure_rate:
             record.fail_reason = "render node lost; submit again with a new id"
-        if record.fail_reason is not None:
             record.fail_at = record.starts_at + rng.uniform(0.2, 0.8) * (
                 record.due_at - record.starts_at
             )
-        self.store.put_render(record)
+        job = self.job(record)
         if record.fail_reason is None:
-            self._start(record)
+            try:
+                record.duration = check(job).duration
+            except RenderError as exc:
+                # refused as the job starts, as a render node would: decided now, so a job
+                # never reports `completed` and then has no file
+                record.fail_reason = str(exc)
+                record.fail_at = record.starts_at
+            else:
+                record.out_path = job.out_path
+        self.store.put_render(record)
+        if record.out_path is not None:
+            self._start(record, job)
         return record
 
-    def _start(self, record: RenderRecord) -> None:
+    def job(self, record: RenderRecord) -> RenderJob:
+        """What the render engine gets for ``record``: its draft, the session's uploaded files
+        behind the draft's URLs, and where the file goes."""
         media: dict[str, Path] = {}
         for track in record.draft.get("t", []):
             for segment in track.get("sg", []) if isinstance(track, dict) else []:
                 src = (segment.get("m") or {}).get("src") if isinstance(segment, dict) else None
                 if isinstance(src, str) and (path := self._local(src)) is not None:
                     media[src] = path
-        out_dir = self.folder / record.render_id
-        out_dir.mkdir(parents=True, exist_ok=True)
         fmt: Literal["mp4", "mp3"] = "mp3" if record.output_format == "mp3" else "mp4"
-        job = RenderJob(
+        return RenderJob(
             draft=record.draft,
             media=media,
             output_format=fmt,
-            out_path=out_dir / f"output.{fmt}",
+            out_path=self.folder / record.render_id / f"output.{fmt}",
             quality=record.quality,
         )
-
-        def progress(fraction: float) -> None:
-            if record.cancelled_at is not None:  # the engine aborts and removes its partial file
-                raise _Cancelled(record.render_id)
-            record.engine_progress = max(record.engine_progress, min(1.0, fraction))
-
-        def work() -> None:
-            try:
-                result = render(job, progress)
-            except _Cancelled:
-                record.engine_error = "cancelled"
-            except RenderError as exc:
-                record.engine_error = str(exc)
-            except Exception as exc:  # an engine bug must fail the job, not vanish in a thread
-                record.engine_error = f"render engine failed: {type(exc).__name__}: {exc}"
-            else:
-                record.out_path = result.path
-                record.size = result.size
-                record.duration = result.duration
-                record.engine_progress = 1.0
-            record.engine_done = True
-
-        self._futures[record.render_id] = self._pool.submit(work)
 
     def _local(self, src: str) -> Path | None:
         parts = urlsplit(src).path.split("/")
@@ -162,45 +190,44 @@ class Renders:
                 return upload.path
         return None
 
+    def _start(self, record: RenderRecord, job: RenderJob) -> None:
+        generation = self._generation
+
+        def progress(_: float) -> None:
+            # read from the encoder's thread: one attribute each, so no lock is needed
+            if record.cancelled_at is not None or generation != self._generation:
+                raise _Stopped(record.render_id)  # the engine removes its partial file
+
+        job.out_path.parent.mkdir(parents=True, exist_ok=True)
+        self._encodes[record.render_id] = self._pool.submit(self.engine, job, progress)
+
+    # -- the lifecycle: the clock alone ------------------------------------------------------
+
+    def status(self, record: RenderRecord) -> tuple[str, int, str | None]:
+        """(status, progress 0-100, error) at the current virtual time."""
+        now = self.clock.now()
+        if record.cancelled_at is not None:
+            return "failed", _progress(record, record.cancelled_at), "cancelled"
+        if record.fail_at is not None and now >= record.fail_at:
+            return "failed", _progress(record, record.fail_at), record.fail_reason
+        if now < record.starts_at:
+            return "pending", 0, None
+        if now >= record.due_at:
+            return "completed", 100, None
+        return "processing", _progress(record, now), None
+
     def cancel(self, record: RenderRecord) -> None:
         status, _, _ = self.status(record)
-        if status in ("completed", "failed"):
+        if status in FINISHED:
             raise ApiError(
                 409,
                 f"render {record.render_id} already {status}; nothing to cancel",
                 data={"status": status},
             )
         record.cancelled_at = self.clock.now()
-        record.finished_at = record.cancelled_at
-        future = self._futures.pop(record.render_id, None)
+        future = self._encodes.pop(record.render_id, None)
         if future is not None:
-            future.cancel()
-
-    def status(self, record: RenderRecord) -> tuple[str, int, str | None]:
-        """(status, progress 0-100, error) at the current virtual time."""
-        now = self.clock.now()
-        if record.cancelled_at is not None:
-            return "failed", record.last_progress, "cancelled"
-        if record.fail_at is not None and now >= record.fail_at:
-            record.finished_at = record.finished_at or record.fail_at
-            return "failed", record.last_progress, record.fail_reason
-        if now < record.starts_at:
-            return "pending", 0, None
-        if record.engine_done and record.engine_error is not None:
-            record.finished_at = record.finished_at or now
-            return "failed", record.last_progress, record.engine_error
-        span = max(record.due_at - record.starts_at, 1e-9)
-        virtual = min(1.0, (now - record.starts_at) / span)
-        if virtual >= 1.0 and record.engine_done:
-            record.finished_at = record.finished_at or max(record.due_at, record.created_at)
-            record.last_progress = 100
-            return "completed", 100, None
-        fraction = virtual
-        if record.fail_at is None:
-            fraction = min(virtual, record.engine_progress)
-        progress = max(record.last_progress, min(99, int(fraction * 100)))
-        record.last_progress = progress
-        return "processing", progress, None
+            future.cancel()  # a queued encode never starts; a running one stops (progress)
 
     def view(self, record: RenderRecord, base_url: str) -> dict[str, Any]:
         """The job in both documented shapes at once (see RenderJob in openapi.yaml)."""
@@ -215,10 +242,12 @@ class Renders:
             output = {
                 "url": url,
                 "duration": round(record.duration or 0.0, 3),
-                "size": record.size or 0,
+                "size": record.size,
                 "format": record.output_format,
             }
-        finished = record.finished_at if status in ("completed", "failed") else None
+            if record.size is None:  # the encode failed or outlasted the wait (see above)
+                del output["size"]
+        finished = _finished_at(record, status)
         return {
             "code": 0,
             "message": "ok",
@@ -238,7 +267,44 @@ class Renders:
             },
         }
 
-    def output_file(self, record: RenderRecord) -> tuple[Path, str]:
+    # -- the file: real work, waited for ---------------------------------------------------
+
+    def encoding(self, record: RenderRecord) -> bool:
+        """A completed job whose file is still being written (virtual time ran ahead of it)."""
+        future = self._encodes.get(record.render_id)
+        return future is not None and not future.done() and self.status(record)[0] == "completed"
+
+    async def settle(self, record: RenderRecord) -> None:
+        """For a completed job: wait (bounded) for its encode and note the outcome, so that the
+        answer carries the file's real size. Other jobs are answered at once."""
+        status, _, _ = self.status(record)
+        if status != "completed":
+            return
+        future = self._encodes.get(record.render_id)
+        if future is None:
+            return  # noted already
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.wait_seconds):
+                await _done(future)
+        if not future.done():
+            return  # still encoding: answered without a size; a later request notes it
+        # another request may have waited on the same encode and noted it: noting is idempotent
+        self._encodes.pop(record.render_id, None)
+        if future.cancelled():
+            record.engine_error = "the encode was stopped"
+            return
+        exc = future.exception()
+        if exc is None:
+            record.size = future.result().size
+        elif isinstance(exc, RenderError):  # a refusal `check` could not foresee
+            record.engine_error = str(exc)
+        else:  # an engine bug or an I/O error: the job must still answer, never a 500
+            # an OSError's text without its file name: the message reaches clients, paths must not
+            why = getattr(exc, "strerror", None) or str(exc)
+            record.engine_error = f"{type(exc).__name__}: {why}"
+
+    async def output_file(self, record: RenderRecord) -> tuple[Path, str]:
+        """The finished file of a completed job, waited for; else the 409 envelope."""
         status, progress, error = self.status(record)
         if status != "completed" or record.out_path is None:
             detail = f"{status} ({progress}%)" if status != "failed" else f"failed: {error}"
@@ -247,15 +313,72 @@ class Renders:
                 f"render {record.render_id} is {detail}; poll until completed",
                 data={"status": status},
             )
+        await self.settle(record)
+        if record.engine_error is not None:
+            raise ApiError(
+                409,
+                f"the render's encoding failed: {record.engine_error}; submit the render again "
+                "with a new id",
+                data={"status": status, "reason": "encoding-failed"},
+            )
+        if record.size is None:
+            raise ApiError(
+                409,
+                f"render {record.render_id} is completed but its file is still being written "
+                f"after {self.wait_seconds:g} s; retry the download in a minute",
+                data={"status": status, "reason": "encoding"},
+            )
         return record.out_path, CONTENT_TYPES.get(record.output_format, "application/octet-stream")
 
+    # -- lifetime --------------------------------------------------------------------------
+
     def reset(self) -> None:
-        for future in self._futures.values():
+        self._generation += 1  # running encodes stop at their next progress report
+        for future in self._encodes.values():
             future.cancel()
-        self._futures.clear()
+        self._encodes.clear()
         self._submitted.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def close(self) -> None:
+        self._generation += 1  # else the interpreter's exit would wait for a long encode
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _progress(record: RenderRecord, at: float) -> int:
+    """Percent of the processing span behind at virtual time ``at``; below 100 until due."""
+    if at <= record.starts_at:
+        return 0
+    span = max(record.due_at - record.starts_at, 1e-9)
+    return min(99, int((at - record.starts_at) / span * 100))
+
+
+def _finished_at(record: RenderRecord, status: str) -> float | None:
+    if status == "completed":
+        return record.due_at
+    if status != "failed":
+        return None
+    if record.cancelled_at is not None:
+        return record.cancelled_at
+    return record.fail_at
+
+
+async def _done(future: Future[Any]) -> None:
+    """Until ``future`` is done, letting the event loop run meanwhile.
+
+    Not `asyncio.wrap_future`: cancelling its wrapper (a client that hangs up while waiting, a
+    timeout) would cancel a queued encode too, and a wrapper left behind would later be completed
+    on a loop that may have closed.
+    """
+    if future.done():
+        return
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def wake(_: Future[Any]) -> None:  # runs in the encoder's thread, or in a canceller's
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(done.set)
+
+    future.add_done_callback(wake)
+    await done.wait()

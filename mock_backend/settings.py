@@ -32,6 +32,9 @@ class Settings:
     render_pending_seconds: tuple[float, float] = (1.0, 5.0)
     render_failure_rate: float = 0.0
     render_workers: int = 2
+    # wall seconds a completed render's first poll and its downloads wait for the real encode
+    # (the lifecycle follows the clock alone; the file may still be being written)
+    render_wait_seconds: float = 100.0
     heartbeat_every: float = 15.0
     event_shape: EventShape = "adk"
     admin_token: str | None = None

@@ -105,20 +105,18 @@ class RenderRecord:
     output_format: str
     quality: str
     created_at: float
-    starts_at: float  # virtual time the job leaves `pending`
-    due_at: float  # virtual time the job may complete at the earliest
-    fail_at: float | None = None  # scripted failure time (seeded or by scenario)
+    # the lifecycle, fixed at submit (virtual times): see renders.py
+    starts_at: float  # the job leaves `pending`
+    due_at: float  # the job completes, whatever its encoder is doing
+    fail_at: float | None = None  # it fails instead (seeded, scripted, or a refused draft)
     fail_reason: str | None = None
-    engine_progress: float = 0.0  # 0..1, from the render engine's real encoding
-    engine_done: bool = False
-    engine_error: str | None = None
-    out_path: Path | None = None
-    size: int | None = None
-    duration: float | None = None
     cancelled_at: float | None = None
-    finished_at: float | None = None
-    last_progress: int = 0
     vanish_at: float | None = None  # an orphaned job: polls answer 404 from then on
+    # the file, from the real encode: planned at submit, its outcome noted when it is waited for
+    out_path: Path | None = None  # None when the job never encodes (it fails)
+    duration: float | None = None  # seconds: the draft's length (render_engine.check)
+    size: int | None = None  # bytes, once the encode has finished
+    engine_error: str | None = None  # the encode failed after all (an engine bug, I/O)
     output_url_broken: bool = False  # output.url leads nowhere (the download fallback is needed)
 
 

@@ -13,7 +13,7 @@ import pytest
 from mock_backend import samples
 from mock_backend.errors import MockBackendError
 from mock_backend.media import decode_audio
-from mock_backend.render_engine import RenderError, RenderJob, RenderResult, render
+from mock_backend.render_engine import RenderError, RenderJob, RenderResult, check, render
 
 Frames = list[tuple[float, npt.NDArray[np.uint8]]]
 Correlation = Callable[[npt.NDArray[np.float32], npt.NDArray[np.float32]], float]
@@ -375,6 +375,14 @@ BAD_DRAFTS = [
         id="audio on a video track",
     ),
     pytest.param(
+        lambda u: draft(
+            track(1, "main", seg(3_000_000, 1_000_000, kind="audio", src=u("song.mp3"))), d=None
+        ),
+        "mp3",
+        "more than an hour",
+        id="ends past the hour",
+    ),
+    pytest.param(
         lambda u: draft(track(0, "main", _image(u)), d=1000, w=321), "mp4", "even", id="odd canvas"
     ),
     pytest.param(
@@ -451,10 +459,51 @@ def test_unrenderable_drafts_fail_with_a_reason_and_leave_no_file(
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
 
 
+@pytest.mark.parametrize(("make", "fmt", "reason"), BAD_DRAFTS)
+def test_check_refuses_them_with_the_same_reason_without_encoding(
+    tmp_path: Path,
+    media: dict[str, Path],
+    url: Url,
+    make: Callable[[Url], dict[str, Any]],
+    fmt: str,
+    reason: str,
+) -> None:
+    """The mock decides at submit that such a job fails: `check` foresees every refusal."""
+    job = RenderJob(make(url), media, fmt, tmp_path / "out" / f"render.{fmt}")  # type: ignore[arg-type]
+    with pytest.raises(RenderError, match=reason) as foreseen:
+        check(job)
+    with pytest.raises(RenderError) as refused:
+        render(job)
+    assert str(foreseen.value) == str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unknown_quality_is_refused(tmp_path: Path, media: dict[str, Path], url: Url) -> None:
     body = draft(track(1, "main", seg(0, 1000, kind="audio", src=url("song.mp3"))), d=1000)
-    with pytest.raises(RenderError, match="quality"):
-        render(RenderJob(body, media, "mp4", tmp_path / "o.mp4", quality="4k"))
+    job = RenderJob(body, media, "mp4", tmp_path / "o.mp4", quality="4k")
+    for refuse in (check, render):
+        with pytest.raises(RenderError, match="quality"):
+            refuse(job)
+
+
+MP3_FRAME = 1152 / 44100  # one MPEG audio frame
+
+
+def test_check_foretells_the_length_of_the_file(
+    tmp_path: Path, media: dict[str, Path], url: Url, song_video: tuple[RenderResult, list[float]]
+) -> None:
+    """The length a completed job reports before its file exists is the file's, within a frame."""
+    result, _ = song_video
+    planned = check(RenderJob(song_video_draft(url), media, "mp4", tmp_path / "v.mp4", "high"))
+    assert (planned.duration, planned.content_type) == (4.0, "video/mp4")
+    assert abs(planned.duration - result.duration) <= 1 / 2  # a frame at the default 2 fps
+
+    body = draft(track(1, "main", seg(0, 2500, kind="audio", src=url("song.mp3"))), d=2500)
+    job = RenderJob(body, media, "mp3", tmp_path / "s.mp3")
+    planned = check(job)
+    assert (planned.duration, planned.content_type) == (2.5, "audio/mpeg")
+    assert abs(planned.duration - render(job).duration) <= MP3_FRAME
+    assert check(job) == planned  # a pure function of the job
 
 
 def test_an_exception_from_progress_cancels_and_cleans_up(

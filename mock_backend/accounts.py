@@ -67,7 +67,9 @@ class Accounts:
                 " retry in 30 s",
                 data={"limit": "per_ip", "retry_after": 30},
             )
-        key = ("client", client_id, len(mine))
+        key: tuple[object, ...] = ("client", client_id, len(mine))
+        if self.settings.draws == "order":  # the n-th anonymous token of this mock, whoever asks
+            key = ("order", sum(1 for t in self.store.tokens() if t.kind == "anonymous"))
         # a client id keeps its anonymous user across tokens (x-assumed): re-authenticating
         # after 1001 must not lose the user's sessions, renders and credits
         previous = self.store.get_user(mine[-1].user_id) if mine else None

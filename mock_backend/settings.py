@@ -17,6 +17,11 @@ EventShape = Literal["adk", "legacy"]
 @dataclass(frozen=True)
 class Settings:
     seed: int = 0
+    # what keys the seeded draws of a new anonymous user (and so its sessions, runs, renders):
+    # "client" its client id (concurrent clients of one mock never disturb each other), or
+    # "order" the order of token requests (the same draws whatever id a client sends: the
+    # suite's private mocks, where one client runs at a time)
+    draws: Literal["client", "order"] = "client"
     clock: str = "real"  # real | scaled:N | manual
     error_status: ErrorStatusProfile = "http200"
     data_dir: Path | None = None  # uploads and renders; a temporary folder when None

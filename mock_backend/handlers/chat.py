@@ -80,6 +80,10 @@ async def run_sse(call: Call) -> Result:
     faults = backend.faults_for_run(session.session_id)
     if "stream" in call.overrides:
         faults = StreamFaults(**call.overrides["stream"])
+    if faults is not None and faults.stall_after is not None and faults.stall_for > 0:
+        entry = call.request.scope.get("state", {}).get("journal_entry")
+        if entry is not None:  # the suite judges whether the stall reached the client
+            entry.note(f"stall at +{faults.stall_after:g} s for {faults.stall_for:g} s")
     run = Run(
         plan,
         clock=backend.clock,

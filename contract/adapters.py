@@ -32,7 +32,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -46,6 +46,7 @@ from mock_backend.transport import SyncASGITransport
 __all__ = [
     "Adapter",
     "InProcessAdapter",
+    "Limits",
     "Manifest",
     "ManifestError",
     "RunResult",
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 TimeMode = Literal["env", "faketime", "none"]
+KILLED_PREFIX = "[nemo-contract]"  # the suite's own lines in a client's stderr start so
 
 
 class ManifestError(ValueError):
@@ -124,29 +126,132 @@ class RunResult:
     stdout: str
     stderr: str
     wall: float
+    killed: str | None = None  # why the suite stopped the client, when it had to
+    killed_virtual: float | None = None  # the step's virtual seconds, when killed on them
+    # wall-clock intervals (time.time) the client slept, and its clock readings (wall,
+    # virtual), when the suite gave it its clock
+    sleeps: list[tuple[float, float]] | None = None
+    reads: list[tuple[float, float]] | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long one step of a client may run, the same for every adapter: ``virtual`` seconds
+    of the mock's clock (the longest job the documents allow, with room: a 15-minute stream,
+    ten polls 30 s apart, a retry) and ``wall`` seconds (a client stuck outside the clock)."""
+
+    virtual: float = 3600.0
+    wall: float = 300.0
+
+    def over_virtual(self, virtual: float) -> bool:
+        return virtual > self.virtual
+
+    def exceeded(self, virtual: float, wall: float) -> str | None:
+        if virtual > self.virtual:
+            return f"killed after {virtual:.0f} s of virtual time (limit {self.virtual:.0f} s)"
+        if wall > self.wall:
+            return f"killed after {wall:.0f} s of wall time (limit {self.wall:.0f} s)"
+        return None
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class Adapter(Protocol):
     manifest: Manifest
 
     def run(
-        self, argv: list[str], *, env: dict[str, str], target: Any, scale: float, timeout: float
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        target: Any,
+        scale: float,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> RunResult: ...
 
 
-class _MockTime:
-    """The client's clock in-process: the mock's virtual time; sleeps scaled to wall time."""
+class StepKilled(BaseException):
+    """Raised into an in-process client past its step's limits (a BaseException, so that a
+    client's ``except Exception`` cannot swallow it)."""
 
-    def __init__(self, clock: MockClock, scale: float) -> None:
+
+class _Watch:
+    """The limits of one in-process step, checked at each sleep and request of the client."""
+
+    def __init__(self, clock: MockClock, limits: Limits) -> None:
+        self._clock = clock
+        self._limits = limits
+        self._virtual = clock.now()
+        self._wall = time.monotonic()
+        self.killed: str | None = None
+        self.killed_virtual: float | None = None
+
+    def check(self) -> None:
+        virtual = self._clock.now() - self._virtual
+        why = self._limits.exceeded(virtual, time.monotonic() - self._wall)
+        if why is not None:
+            self.killed = why
+            self.killed_virtual = virtual if self._limits.over_virtual(virtual) else None
+            raise StepKilled(why)
+
+
+class _MockTime:
+    """The client's clock in-process: the mock's virtual time; sleeps scaled to wall time and
+    recorded, so the suite knows which wall time was the client waiting and which working."""
+
+    def __init__(self, clock: MockClock, scale: float, watch: _Watch) -> None:
         self._clock = clock
         self._scale = scale
+        self._watch = watch
+        self.sleeps: list[tuple[float, float]] = []
+        self.reads: list[tuple[float, float]] = []  # (wall, virtual) of each clock reading
 
     def now(self) -> float:
-        return self._clock.now()
+        now = self._clock.now()
+        self.reads.append((time.time(), now))
+        return now
 
     def sleep(self, seconds: float) -> None:
+        self._watch.check()
         if seconds > 0:
+            started = time.time()
             time.sleep(seconds / self._scale)
+            self.sleeps.append((started, time.time()))
+        self._watch.check()
+
+
+class _WatchedTransport(httpx.BaseTransport):
+    """Refuses the client's requests past its step's limits."""
+
+    def __init__(self, inner: httpx.BaseTransport, watch: _Watch) -> None:
+        self._inner = inner
+        self._watch = watch
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._watch.check()
+        response = self._inner.handle_request(request)
+        response.stream = _WatchedStream(response.stream, self._watch)
+        return response
+
+
+class _WatchedStream(httpx.SyncByteStream):
+    """A response body checked against the step's limits at every chunk: a client holding a
+    stream past them is stopped there, not only at its next request or sleep."""
+
+    def __init__(self, inner: Any, watch: _Watch) -> None:
+        self._inner = inner
+        self._watch = watch
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._watch.check()
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
 
 
 EntryPoint = Callable[..., int]
@@ -166,24 +271,30 @@ class InProcessAdapter:
         self.manifest = manifest
 
     def run(
-        self, argv: list[str], *, env: dict[str, str], target: Any, scale: float, timeout: float
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        target: Any,
+        scale: float,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> RunResult:
         out, err = io.StringIO(), io.StringIO()
         started = time.monotonic()
+        watch = _Watch(target.clock, limits)
+        clock = _MockTime(target.clock, scale, watch)
         transport_ = SyncASGITransport(target.app, raise_app_exceptions=False)
         with (
             transport_ as transport,
-            httpx.Client(transport=transport, timeout=httpx.Timeout(timeout)) as http,
+            httpx.Client(
+                transport=_WatchedTransport(transport, watch), timeout=httpx.Timeout(limits.wall)
+            ) as http,
         ):
             try:
-                code = self.entry(
-                    argv,
-                    env=env,
-                    http=http,
-                    clock=_MockTime(target.clock, scale),
-                    stdout=out,
-                    stderr=err,
-                )
+                code = self.entry(argv, env=env, http=http, clock=clock, stdout=out, stderr=err)
+            except StepKilled:
+                code = 124
+                err.write(f"\n{KILLED_PREFIX} {watch.killed}")
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except Exception as exc:  # the client crashed: that is evidence, not a suite error
@@ -192,7 +303,18 @@ class InProcessAdapter:
                 err.write("Traceback (most recent call last):\n" + traceback.format_exc())
                 code = 1
                 del exc
-        return RunResult(int(code), out.getvalue(), err.getvalue(), time.monotonic() - started)
+        if watch.killed and code != 124:  # the client caught StepKilled's effects and went on
+            err.write(f"\n{KILLED_PREFIX} {watch.killed}")
+        return RunResult(
+            int(code),
+            out.getvalue(),
+            err.getvalue(),
+            time.monotonic() - started,
+            killed=watch.killed,
+            killed_virtual=watch.killed_virtual,
+            sleeps=clock.sleeps,
+            reads=clock.reads,
+        )
 
 
 class SubprocessAdapter:
@@ -217,7 +339,13 @@ class SubprocessAdapter:
             )
 
     def run(
-        self, argv: list[str], *, env: dict[str, str], target: Any, scale: float, timeout: float
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        target: Any,
+        scale: float,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> RunResult:
         command = [*self.command, *argv]
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("NEMO_")}
@@ -244,19 +372,28 @@ class SubprocessAdapter:
             )
         except FileNotFoundError:
             return RunResult(127, "", f"[nemo-contract] command not found: {command[0]}", 0.0)
-        try:
-            out, err = child.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
-            out, err = child.communicate()
-            return RunResult(
-                124,
-                out,
-                err + f"\n[nemo-contract] killed after {timeout:.0f} s of wall time",
-                time.monotonic() - started,
-            )
-        return RunResult(child.returncode, out, err, time.monotonic() - started)
+        virtual_start = target.clock.now()
+        killed = None
+        killed_virtual: float | None = None
+        while True:
+            try:
+                out, err = child.communicate(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                virtual = target.clock.now() - virtual_start
+                killed = limits.exceeded(virtual, time.monotonic() - started)
+                killed_virtual = virtual if limits.over_virtual(virtual) else None
+                if killed is None:
+                    continue
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                out, err = child.communicate()
+                err += f"\n{KILLED_PREFIX} {killed}"
+                break
+        code = 124 if killed else child.returncode
+        return RunResult(
+            code, out, err, time.monotonic() - started, killed=killed, killed_virtual=killed_virtual
+        )
 
 
 def _resolve(program: str) -> str:

@@ -22,6 +22,7 @@ ALWAYS = (
     "no_raw_api_output",
     "actionable_failure",
     "no_resend",
+    "no_endless_loop",
 )
 
 
@@ -43,6 +44,7 @@ class ClientScenario:
     setup: tuple[dict[str, Any], ...] = ()
     trigger: str | None = None  # a rule name that must fire ("token-expired"), or None
     expect: str = "success"  # success | failure | any
+    about: str | None = None  # a failure's message must match this (what went wrong)
     registered: dict[str, Any] | None = None  # NEMO_TOKEN: options for POST /__mock/tokens
     settings: dict[str, Any] = field(default_factory=dict)  # mock Settings overrides
     params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-obligation parameters
@@ -207,6 +209,7 @@ SCENARIOS = [
         setup=_named("out-of-credits"),
         trigger="out-of-credits",
         expect="failure",
+        about="credit",
     ),
     _sc(
         "err-2001-registered",
@@ -217,6 +220,7 @@ SCENARIOS = [
         setup=_named("out-of-credits-registered"),
         trigger="out-of-credits-registered",
         expect="failure",
+        about="credit",
         registered={"plan": "pro"},
     ),
     _sc("credits-display", "credits", "the balance is shown", Step("credits"), ("credits_shown",)),
@@ -230,6 +234,7 @@ SCENARIOS = [
         setup=_named("unsupported-file"),
         trigger="unsupported-file",
         expect="failure",
+        about="format|support",
     ),
     _sc(
         "err-4001-local",
@@ -238,6 +243,7 @@ SCENARIOS = [
         Step("upload", input="notes"),
         ("formats_on_4001",),
         expect="failure",
+        about="format|support",
         params={"formats_on_4001": {"local": True}},
     ),
     _sc(
@@ -249,6 +255,7 @@ SCENARIOS = [
         setup=_named("file-too-large"),
         trigger="file-too-large",
         expect="failure",
+        about="large|size|MB|compress",
     ),
     _sc(
         "err-4002-rest",
@@ -259,6 +266,7 @@ SCENARIOS = [
         setup=_named("file-too-large"),
         trigger="file-too-large",
         expect="failure",
+        about="large|size|MB|compress",
         settings={"error_status": "rest"},
     ),
     # -- client id, plan, rate limits ---------------------------------------------------------
@@ -280,6 +288,7 @@ SCENARIOS = [
         setup=_named("free-plan-export-blocked"),
         trigger="free-plan-export-blocked",
         expect="failure",
+        about="plan|upgrade|register",
     ),
     _sc(
         "err-402-attribution",
@@ -290,6 +299,7 @@ SCENARIOS = [
         setup=_named("missing-attribution"),
         trigger="missing-attribution",
         expect="failure",
+        about="attribution|header|upgrade|register|plan",
     ),
     _sc(
         "err-429",
@@ -309,6 +319,7 @@ SCENARIOS = [
         setup=({"name": "rate-limited", "times": 2},),
         trigger="rate-limited",
         expect="failure",
+        about="rate|limit|too many|later",
     ),
     _sc(
         "err-429-ip",
@@ -349,6 +360,7 @@ SCENARIOS = [
         setup=_named("render-failed"),
         trigger="render-failed",
         expect="failure",
+        about="render|fail",
     ),
     _sc(
         "download-fallback",
@@ -365,10 +377,11 @@ SCENARIOS = [
         "render",
         "the render job is lost: a clear message, no endless poll",
         CONVERT,
-        (),
+        ("lost_render_reported",),
         setup=_named("orphaned-render"),
         trigger="orphaned-render",
         expect="failure",
+        about="render",
     ),
     _sc(
         "render-stuck",
@@ -378,6 +391,7 @@ SCENARIOS = [
         ("at_most_10_polls", "polls_30s_apart"),
         settings={"render_seconds": (900.0, 900.0)},
         expect="failure",
+        about="render|finish|checks",
     ),
     _sc(
         "export-empty",
@@ -386,6 +400,7 @@ SCENARIOS = [
         (Step("chat", text="hello"), Step("export")),
         ("export_precheck",),
         expect="failure",
+        about="empty|nothing|timeline|track",
     ),
     _sc(
         "extract-render-retry",
@@ -474,7 +489,7 @@ SCENARIOS = [
         "sse",
         "the stream stalls for minutes: the message is not re-sent",
         (Step("upload", input="song"), Step("chat", text=EDIT)),
-        (),
+        ("stall_met",),
         setup=_named("duplicate-send"),
         trigger="duplicate-send",
         expect="any",
@@ -488,6 +503,7 @@ SCENARIOS = [
         setup=_named("stream-error"),
         trigger="stream-error",
         expect="failure",
+        about="error|fail|issue",
     ),
     _sc(
         "sse-malformed-line",

@@ -5,11 +5,36 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["Evidence", "Verdict", "entry_ref"]
+if TYPE_CHECKING:
+    from .timing import Clocking
 
-Status = Literal["pass", "fail", "not_exercised"]
+__all__ = ["Evidence", "Timing", "Verdict", "entry_ref"]
+
+Status = Literal["pass", "fail", "not_exercised", "noisy"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a timing verdict was decided, in virtual seconds since the scenario started.
+
+    ``value`` is what the journal shows (e.g. the gap between two polls), measured from
+    ``start`` to ``end``; the documents allow ``[low, high]`` (``high`` None: no upper bound).
+    ``noise`` is how much of ``value`` may be the machine's or the client's own overhead rather
+    than the client's intent (measured in this run); ``lag`` how much earlier the first mark may
+    have happened (the mock's own scheduling lag). A verdict whose answer depends on where inside
+    the noise the truth lies is ``noisy``: the runner re-runs the scenario at a lower scale.
+    """
+
+    value: float
+    low: float
+    high: float | None
+    noise: float
+    lag: float
+    start: float
+    end: float
+    what: str  # "poll gap", "429 retry", "stream held", ...
 
 
 @dataclass(frozen=True)
@@ -18,6 +43,7 @@ class Verdict:
     status: Status
     detail: str  # what was expected and what happened
     refs: tuple[str, ...] = ()  # journal references: "#12 GET /api/... @t+30.0s"
+    timing: Timing | None = None  # the deciding measurement of a timing rule
 
     @property
     def passed(self) -> bool:
@@ -39,6 +65,9 @@ class Evidence:
     virtual_start: float
     job_inputs: dict[str, Any] = field(default_factory=dict)  # e.g. the input file's duration
     steps: list[tuple[float, str]] = field(default_factory=list)  # (virtual start, its output)
+    clocking: Clocking | None = None  # what distorted time in this run (None: nothing)
+    killed: str | None = None  # why the suite stopped the client, if it did
+    killed_virtual: float | None = None  # virtual seconds the step had run, if on that limit
 
     def output_of_step_with(self, entry: dict[str, Any]) -> str:
         """What the client printed during the step that made ``entry`` (all output if unknown)."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from contract.catalogue import CATALOGUE
 
-__all__ = ["BREAKS", "ESCAPES", "GAPS", "MUTANTS", "manifest"]
+__all__ = ["ALSO", "BREAKS", "ESCAPES", "GAPS", "MUTANTS", "manifest"]
 
 _HERE = Path(__file__).parent
 
@@ -80,6 +80,27 @@ MUTANTS: dict[str, tuple[Path, frozenset[str]]] = {
         # caught once silent_close_reported read only the output of the chat step itself
         "silent_close_unreported": {"sse-silent-close"},
     }.items()
+}
+
+# name: obligations that fail as a consequence of the broken rule, and may fail beside it in the
+# scenarios that catch it (a job that cannot finish has no output file, and says why)
+_JOB_FAILS = frozenset({"actionable_failure", "output_file_valid"})
+ALSO: dict[str, frozenset[str]] = {
+    "new_client_id_on_1001": _JOB_FAILS,
+    "no_download_fallback": _JOB_FAILS,
+    "no_new_session_on_1002": _JOB_FAILS,
+    # the export is refused (402) without the platform header: no file, no claim link
+    "no_platform_header": _JOB_FAILS | {"claim_link"},
+    "no_render_retry": _JOB_FAILS,
+    "reuses_render_id": _JOB_FAILS,
+    # a render polled past its tenth check cannot also end as the documents say
+    "polls_forever": _JOB_FAILS,
+    # 30 polls in 5 minutes break "poll every 30 s" and "at most 10 polls" alike
+    "polls_too_often": frozenset({"at_most_10_polls"}),
+    "prints_token": _JOB_FAILS,
+    # a re-sent message is not a recovery by state queries
+    "resends_on_drop": frozenset({"disconnect_recovery"}),
+    "retries_429_thrice": _JOB_FAILS,
 }
 
 # name: (manifest, where the suite falls short); each module's docstring says what should catch it

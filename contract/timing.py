@@ -1,0 +1,189 @@
+"""Timing verdicts that depend on the client, not on the machine or the clock scale.
+
+A scenario runs on a mock whose clock is scaled N times: a client's deliberate waits (its 30 s
+between render polls) are scaled with it, but whatever takes real time is not: the client's own
+CPU work between a response and its next request, the mock's processing, the machine's
+scheduling. At N = 100, 0.1 s of a shell client spawning ``curl`` shows as 10 virtual seconds; at
+N = 10,000, 2 ms of Python does. That *inflation* is noise: it is never the client's intent.
+
+The method, for every gap the documents bound (two polls, a 429 and its retry, a stream held):
+
+- **Measure the inflation.** The journal stamps every request with virtual and wall time. The
+  wall time between two requests that was not the client sleeping is work; on a clock scaled N
+  times it shows as ``(N - 1) x work`` virtual seconds more than at real time. In-process the
+  suite gives the client its clock, so each sleep is known and the inflation of each gap is
+  measured exactly. A subprocess's sleeps are not visible: its inflation is bounded by the most
+  work it did between two requests where no documented rule asks it to wait, in the same run.
+- **Measure the lag.** The mock's clock records how late its timers fire (scheduling lag): a
+  request may be stamped that late, so a gap may look that much shorter.
+- **Decide only outside the noise.** The client's real gap lies in ``[value - inflation,
+  value + lag]``. If that whole interval breaks the documents' bound, the rule is broken; if it
+  keeps within the bound (to ``RESOLUTION``), the rule holds; otherwise the verdict is *noisy*
+  and the runner runs the scenario again at a lower scale, where the same work is fewer virtual
+  seconds, down to real time if it must. The tolerance is the documents' number plus the
+  measured noise, nothing else.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .evidence import Status, Timing
+
+__all__ = ["NICE_SCALES", "RESOLUTION", "Clocking", "decide", "next_scale"]
+
+# The smallest violation the suite promises to see: a client that waits 29 s where the documents
+# say 30 is told apart from one that waits 30.
+RESOLUTION = 1.0
+# Operations a client may be documented to wait before: render polls (30 s), a retry after 429
+# (30 s), state queries after a dropped stream (30 s, then 60 s). Their gaps are judged, not used
+# to estimate a subprocess client's work.
+_WAITED_FOR = frozenset({"getRender", "getSessionState"})
+NICE_SCALES = (10000, 5000, 2000, 1000, 500, 200, 100, 50, 20, 10, 5, 2)
+
+
+@dataclass(frozen=True)
+class Clocking:
+    """What distorted time in one run: the clock scale, the client's sleeps, the mock's lag."""
+
+    scale: float
+    lag: float = 0.0  # virtual seconds: the latest a timer of the mock fired
+    # wall-clock (time.time) intervals the client slept, when the suite gave it its clock;
+    # None for a subprocess, whose sleeps are not visible
+    sleeps: Sequence[tuple[float, float]] | None = None
+    # the most wall time the client worked between a response and its next request
+    work_bound: float = 0.0
+    # the client's clock readings (wall, virtual), when the suite gave it its clock
+    reads: Sequence[tuple[float, float]] | None = None
+    # how much that work varied (most - least): what a gap's inflation may differ by from
+    # another's, and so what the scale must keep small (a constant overhead cancels out)
+    work_spread: float = 0.0
+
+    @classmethod
+    def measure(
+        cls,
+        entries: Sequence[dict[str, Any]],
+        scale: float,
+        *,
+        lag: float,
+        sleeps: Sequence[tuple[float, float]] | None,
+        reads: Sequence[tuple[float, float]] | None = None,
+        steps: Sequence[float] = (),
+    ) -> Clocking:
+        works = _works(entries, steps, sleeps)
+        bound = max(works, default=0.0)
+        spread = bound - min(works, default=0.0)
+        return cls(scale, lag, sleeps, bound, reads, spread)
+
+    def inflation(self, a: dict[str, Any], b: dict[str, Any], *, from_end: bool = False) -> float:
+        """Virtual seconds the gap from ``a``'s start (or end) to ``b``'s start shows beyond
+        what it would at real time: real work (the mock's and the client's) times the scale."""
+        if self.scale <= 1.0:
+            return 0.0
+        start = float((a.get("real_end") if from_end else None) or a["real_start"])
+        end = float(b["real_start"])
+        if self.sleeps is not None:
+            work = max(0.0, end - start - _slept(self.sleeps, start, end))
+        else:
+            served = 0.0 if from_end else max(0.0, float(a.get("real_end") or start) - start)
+            work = served + self.work_bound
+        return (self.scale - 1.0) * work
+
+    @property
+    def noise(self) -> float:
+        """The inflation bound of one reaction of the client (a request after a response, a
+        close after a deadline), in virtual seconds."""
+        return (self.scale - 1.0) * self.work_bound + self.lag if self.scale > 1 else self.lag
+
+    def span(
+        self, value: float, a: dict[str, Any], b: dict[str, Any], *, from_end: bool = False
+    ) -> tuple[float, float]:
+        """Where the client's real gap from ``a`` to ``b`` lies, given the measured ``value``."""
+        return value - self.inflation(a, b, from_end=from_end), value + self.lag
+
+    def reaction(self, value: float, entry: dict[str, Any]) -> tuple[float, float]:
+        """Where a span the client ended by its own decision (a stream it closed) lies.
+
+        In-process the suite sees the client's clock: the span it measured itself, from its
+        last reading before the request (or its first once the stream opened) to its last
+        reading before it let go (a client cannot time out without reading the time), is
+        exact; late lines or a late close change nothing in it. Otherwise the reaction may
+        have taken up to the noise."""
+        if self.reads is not None:
+            begun, ended = float(entry["real_start"]), float(entry.get("real_end") or 0.0)
+            before = [v for wall, v in self.reads if wall <= begun]
+            during = [v for wall, v in self.reads if begun <= wall <= ended]
+            if during:  # from its reading as it sent the request, or as the stream opened
+                measured = during[-1] - (before or during)[-1 if before else 0]
+                return measured, measured
+        return value - self.noise, value + self.lag
+
+
+def _slept(sleeps: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    return sum(max(0.0, min(e, end) - max(s, start)) for s, e in sleeps)
+
+
+def _works(
+    entries: Sequence[dict[str, Any]],
+    steps: Sequence[float],
+    sleeps: Sequence[tuple[float, float]] | None,
+) -> list[float]:
+    """The wall time the client worked between each response and its next request in the same
+    step: its own overhead per reaction. With its sleeps known, every gap counts, less the
+    sleeps; without, only gaps where the documents ask for no wait."""
+    product = [e for e in entries if e.get("operation") and e.get("real_end") is not None]
+    works = []
+    for a, b in itertools.pairwise(product):
+        if _step(a, steps) != _step(b, steps):
+            continue
+        start, end = float(a["real_end"]), float(b["real_start"])
+        if sleeps is not None:
+            works.append(max(0.0, end - start - _slept(sleeps, start, end)))
+            continue
+        if b["operation"] in _WAITED_FOR or a.get("status") == 429 or a.get("code") == 429:
+            continue
+        works.append(max(0.0, end - start))
+    return works
+
+
+def _step(entry: dict[str, Any], steps: Sequence[float]) -> int:
+    return sum(1 for start in steps if start <= float(entry["virtual_start"]))
+
+
+def decide(
+    low: float, high: float | None, lo: float, hi: float, resolution: float = RESOLUTION
+) -> Status:
+    """``[lo, hi]`` (where the client's real value lies) against the allowed ``[low, high]``."""
+    if hi < low or (high is not None and lo > high):
+        return "fail"
+    if lo >= low - resolution and (high is None or hi <= high + resolution):
+        return "pass"
+    return "noisy"
+
+
+def timing(
+    what: str,
+    value: float,
+    low: float,
+    high: float | None,
+    span: tuple[float, float],
+    start: float,
+    end: float,
+    lag: float,
+) -> tuple[Status, Timing]:
+    lo, hi = span
+    status = decide(low, high, lo, hi)
+    return status, Timing(value, low, high, max(0.0, value - lo), lag, start, end, what)
+
+
+def next_scale(scale: float, noise: float, resolution: float = RESOLUTION) -> float | None:
+    """The scale at which ``noise`` virtual seconds would shrink to half the resolution; None
+    when the run was already at real time."""
+    if scale <= 1.0:
+        return None
+    target = scale * (resolution / 2) / max(noise, 1e-9)
+    target = min(target, scale / 2)  # always make progress
+    return float(next((nice for nice in NICE_SCALES if nice <= target), 1.0))

@@ -6,8 +6,9 @@ link, render retry, download fallback, export pre-check, 10-minute heartbeat tim
 recovery, trailing "temporary issue"). The test pins each verdict, so it fails when a verdict
 changes, whether the script, the mock or an obligation changed.
 
-The runner gives every scenario a fixed NEMO_CLIENT_ID (the mock keys its random draws by client
-id), so the verdicts are repeatable; nemo.sh honours NEMO_CLIENT_ID as an override.
+The suite's private mocks key their random draws by the order of calls, not by the client id,
+so the verdicts are repeatable whatever id the script sends. The script's overhead per request
+(spawning curl and awk) is measured and sets the scale it runs at (see contract.timing).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -112,7 +112,7 @@ EXPECTED: dict[str, Expect] = {
         "no GET /api/render/proxy/<id>/download fallback when output.url fails (v1.9)",
         download_fallback="fail",
     ),
-    "render-orphaned": ok("a 404 poll ends the export with a message"),
+    "render-orphaned": ok("a 404 poll ends the export with a message", lost_render_reported="pass"),
     "export-empty": broken(
         "no pre-check of an empty draft (v1.9): it submits, the mock answers 422",
         export_precheck="fail",
@@ -138,7 +138,9 @@ EXPECTED: dict[str, Expect] = {
         disconnect_recovery="fail",
         no_resend="pass",
     ),
-    "sse-stall": ok("waits without re-sending", no_resend="pass"),
+    "sse-stall": ok(
+        "waits through the stall without re-sending", no_resend="pass", stall_met="pass"
+    ),
     "sse-error-event": ok('data: {"error"} reported, exit 1', run_error_reported="pass"),
     "sse-malformed-line": ok("the awk parser skips a line that is not JSON"),
     "sse-buffered": ok("curl -N reads whatever arrives"),
@@ -159,10 +161,7 @@ EXPECTED: dict[str, Expect] = {
 @pytest.fixture(scope="module")
 def results() -> dict[str, ScenarioResult]:
     manifest = Manifest.load(SHELL / "client.yaml")
-    started = time.monotonic()
     done = run_catalogue(SubprocessAdapter(manifest), jobs=4)
-    wall = time.monotonic() - started
-    assert wall < 120, f"the catalogue took {wall:.0f} s"
     return {r.scenario.id: r for r in done}
 
 

@@ -248,6 +248,8 @@ def actionable_failure(ev: Evidence, p: dict[str, Any]) -> Verdict:
 @obligation("no_endless_loop", "output", "every job ends on its own, within the documents' time")
 def no_endless_loop(ev: Evidence, p: dict[str, Any]) -> Verdict:
     name = "no_endless_loop"
+    if not ev.steps:
+        return idle(name, "no step of the client ran")
     if not ev.killed:
         return ok(name, "every step ended on its own")
     detail = f"the suite had to stop the client: {ev.killed}"

@@ -101,8 +101,11 @@ class Clocking:
     def span(
         self, value: float, a: dict[str, Any], b: dict[str, Any], *, from_end: bool = False
     ) -> tuple[float, float]:
-        """Where the client's real gap from ``a`` to ``b`` lies, given the measured ``value``."""
-        return value - self.inflation(a, b, from_end=from_end), value + self.lag
+        """Where the client's real gap from ``a`` to ``b`` lies, given the measured ``value``:
+        exactly ``value`` less its inflation when the client's sleeps are known (but for the
+        lag), else anywhere from that to ``value``."""
+        real = value - self.inflation(a, b, from_end=from_end)
+        return real, (real if self.sleeps is not None else value) + self.lag
 
     def reaction(self, value: float, entry: dict[str, Any]) -> tuple[float, float]:
         """Where a span the client ended by its own decision (a stream it closed) lies.

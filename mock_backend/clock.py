@@ -15,8 +15,10 @@ deadline has passed, so a test can jump seven days ahead in one call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 
 from .errors import MockBackendError
 
@@ -54,6 +56,8 @@ class Clock:
             epoch = DEFAULT_EPOCH if rate is None else time.time()
         self._virtual_start = epoch
         self._offset = 0.0
+        self._holds = 0
+        self._held_at: float | None = None  # virtual time stopped there while work is held
         self._sleepers: set[_Sleeper] = set()
         # the latest any timed sleep woke, in virtual seconds: the machine's scheduling lag times
         # the rate; the compatibility suite counts it as noise in its timing verdicts
@@ -73,8 +77,30 @@ class Clock:
         return self._now_locked()
 
     def _now_locked(self) -> float:
+        held = self._held_at
+        if held is not None:
+            return held
         elapsed = 0.0 if self.rate is None else (time.monotonic() - self._wall_start) * self.rate
         return self._virtual_start + elapsed + self._offset
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Stop virtual time while real work it depends on runs (an encode a download waits
+        for, an upload being probed): at 10,000x, one second of encoding would otherwise be
+        three virtual hours. Holds nest and may overlap; time moves on when the last ends, from
+        where it stopped. `advance` still moves a held clock."""
+        with self._lock:
+            if self._holds == 0 and self.rate is not None:
+                self._held_at = self._now_locked()
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                if self._holds == 0 and self._held_at is not None:
+                    stopped_at, self._held_at = self._held_at, None
+                    self._offset -= self._now_locked() - stopped_at
 
     def now_ms(self) -> int:
         return int(self.now() * 1000)
@@ -85,6 +111,8 @@ class Clock:
             raise ClockError(f"the clock only moves forward; cannot advance by {seconds}")
         with self._lock:
             self._offset += seconds
+            if self._held_at is not None:
+                self._held_at += seconds
             now = self._now_locked()
             sleepers = list(self._sleepers)
         for sleeper in sleepers:  # each re-checks its own deadline and sleeps on if early

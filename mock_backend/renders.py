@@ -283,7 +283,8 @@ class Renders:
         future = self._encodes.get(record.render_id)
         if future is None:
             return  # noted already
-        with contextlib.suppress(TimeoutError):
+        # virtual time stops while the file is written: it must never outrun real work
+        with self.clock.held(), contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.wait_seconds):
                 await _done(future)
         if not future.done():

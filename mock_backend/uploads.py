@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from .clock import Clock
 from .errors import ApiError
 from .media import (
     SUPPORTED_EXTENSIONS,
@@ -218,13 +219,14 @@ async def receive_multipart(
 
 
 async def store_received(
-    received: list[ReceivedFile], file_ids: list[str], base_url: str
+    received: list[ReceivedFile], file_ids: list[str], base_url: str, *, clock: Clock
 ) -> list[UploadRecord]:
     """Measure each received file (off the event loop) and turn it into an upload record."""
     records = []
     for item, file_id in zip(received, file_ids, strict=True):
         try:
-            info = await asyncio.to_thread(probe, item.path, item.filename)
+            with clock.held():  # probing is real work: virtual time waits for it
+                info = await asyncio.to_thread(probe, item.path, item.filename)
         except UnsupportedMedia as exc:
             for other in received:
                 shutil.rmtree(other.path.parent, ignore_errors=True)

@@ -61,7 +61,7 @@ async def upload_files(call: Call) -> Result:
             backend.settings.max_upload_bytes,
         )
         ids = [_file_id(call, session, n, i) for i in range(len(received))]
-        records = await store_received(received, ids, call.base_url)
+        records = await store_received(received, ids, call.base_url, clock=call.backend.clock)
     else:
         body = check_body(backend.spec, call.operation, content_type, await request.body())
         n = backend.next_id("upload", session.session_id)

@@ -1,0 +1,104 @@
+"""Timing verdicts: the documents' bound plus the measured noise, decided outside that noise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from contract.timing import RESOLUTION, Clocking, decide, next_scale
+
+POLL = 30.0  # "poll every 30 s"
+
+
+def entry(real_start: float, real_end: float, operation: str = "getRender") -> dict[str, Any]:
+    return {
+        "operation": operation,
+        "real_start": real_start,
+        "real_end": real_end,
+        "virtual_start": real_start,
+        "status": 200,
+        "code": 0,
+    }
+
+
+def polls(sleep: float, work: float, scale: float) -> tuple[list[dict[str, Any]], float]:
+    """Two polls of a client that sleeps ``sleep`` (virtual) and works ``work`` (wall) between
+    them, on a clock ``scale`` times faster: the entries and the gap the journal shows."""
+    served = 0.002
+    a = entry(0.0, served)
+    b = entry(served + sleep / scale + work, served + sleep / scale + work + served)
+    return [a, b], (b["real_start"] - a["real_start"]) * scale
+
+
+@pytest.mark.parametrize("scale", [100.0, 1000.0, 10000.0])
+def test_in_process_a_30_s_poller_holds_at_any_scale(scale: float) -> None:
+    (a, b), value = polls(POLL, work=0.03, scale=scale)
+    clocking = Clocking(scale, lag=0.0, sleeps=[(a["real_end"], a["real_end"] + POLL / scale)])
+    lo, hi = clocking.span(value, a, b)
+    assert value > POLL + 0.03 * (scale - 1) - 0.1  # the journal shows the inflated gap…
+    assert lo == pytest.approx(POLL + 0.032, abs=0.01)  # …the verdict sees the client's own
+    assert decide(POLL, None, lo, hi) == "pass"
+
+
+@pytest.mark.parametrize("scale", [100.0, 1000.0, 10000.0])
+def test_in_process_a_25_s_poller_is_broken_at_any_scale(scale: float) -> None:
+    (a, b), value = polls(25.0, work=0.03, scale=scale)
+    clocking = Clocking(scale, lag=0.0, sleeps=[(a["real_end"], a["real_end"] + 25.0 / scale)])
+    assert decide(POLL, None, *clocking.span(value, a, b)) == "fail"
+
+
+def test_a_subprocess_whose_overhead_hides_a_short_wait_is_noisy_then_decided_lower() -> None:
+    # a shell client that waits 25 s and spends 0.1 s spawning curl: at 100x the journal shows
+    # ~35 s between its polls, which would pass ">= 30 s" on its face
+    (a, b), value = polls(25.0, work=0.1, scale=100.0)
+    assert value > POLL
+    loose = Clocking(100.0, lag=0.0, sleeps=None, work_bound=0.1)
+    assert decide(POLL, None, *loose.span(value, a, b)) == "noisy"
+    lower = next_scale(100.0, loose.noise)
+    assert lower is not None
+    assert lower < 100.0
+    (a, b), value = polls(25.0, work=0.1, scale=lower)
+    tight = Clocking(lower, lag=0.0, sleeps=None, work_bound=0.1)
+    assert decide(POLL, None, *tight.span(value, a, b)) == "fail"
+
+
+def test_a_subprocess_that_waits_30_s_holds_when_its_overhead_is_steady() -> None:
+    # the same overhead on every request inflates every gap alike and is taken off each
+    (a, b), value = polls(POLL, work=0.1, scale=100.0)
+    clocking = Clocking(100.0, lag=0.0, sleeps=None, work_bound=0.1)
+    assert decide(POLL, None, *clocking.span(value, a, b)) == "pass"
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (31.0, 31.0, "pass"),
+        (29.5, 30.5, "pass"),  # within the resolution of the bound
+        (20.0, 29.9, "fail"),  # even the longest it could have been is short
+        (25.0, 33.0, "noisy"),  # the noise alone decides: run again lower
+    ],
+)
+def test_decide_against_a_lower_bound(lo: float, hi: float, expected: str) -> None:
+    assert decide(POLL, None, lo, hi) == expected
+
+
+def test_decide_against_a_window() -> None:
+    assert decide(600.0, 615.0, 605.0, 606.0) == "pass"
+    assert decide(600.0, 615.0, 669.0, 670.0) == "fail"
+    assert decide(600.0, 615.0, 612.0, 640.0) == "noisy"
+
+
+def test_next_scale_shrinks_the_noise_to_half_the_resolution() -> None:
+    scale = next_scale(1000.0, noise=30.0)
+    assert scale is not None
+    assert 30.0 * scale / 1000.0 <= RESOLUTION / 2
+    assert next_scale(1.0, noise=5.0) is None  # real time is the floor
+
+
+def test_a_stream_the_client_closed_is_judged_by_the_clients_own_clock() -> None:
+    stream = {"real_start": 10.0, "real_end": 16.2, "virtual_start": 1000.0}
+    reads = [(9.9, 999.0), (10.1, 1000.5), (16.0, 1600.5), (16.1, 1601.0)]
+    clocking = Clocking(100.0, lag=20.0, sleeps=[], reads=reads)
+    # the journal says 620 s (late lines, a late close); the client decided after 601 s
+    assert clocking.reaction(620.0, stream) == (602.0, 602.0)

@@ -1,0 +1,62 @@
+"""The mock's one clock: virtual time stops while real work it depends on runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from mock_backend.clock import Clock
+
+
+def test_a_held_clock_stops_and_goes_on_from_where_it_stopped() -> None:
+    clock = Clock(1000.0)
+    with clock.held():
+        stopped = clock.now()
+        time.sleep(0.05)  # 50 virtual seconds, had it run
+        assert clock.now() == stopped
+    after = clock.now()
+    assert stopped <= after < stopped + 40  # it went on from there, not from 50 s later
+
+
+def test_holds_nest_and_overlap() -> None:
+    clock = Clock(1000.0)
+    outer = clock.held()
+    outer.__enter__()
+    stopped = clock.now()
+    with clock.held():
+        time.sleep(0.02)
+    assert clock.now() == stopped  # the outer hold still holds
+    outer.__exit__(None, None, None)
+    time.sleep(0.02)
+    assert clock.now() > stopped + 10
+
+
+def test_holds_from_threads_release_only_when_all_end() -> None:
+    clock = Clock(1000.0)
+    entered, release = threading.Barrier(3), threading.Event()
+
+    def work() -> None:
+        with clock.held():
+            entered.wait()
+            release.wait(5)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    entered.wait()
+    stopped = clock.now()
+    time.sleep(0.02)
+    assert clock.now() == stopped
+    release.set()
+    for thread in threads:
+        thread.join()
+    time.sleep(0.02)
+    assert clock.now() > stopped
+
+
+def test_advance_moves_a_held_clock() -> None:
+    clock = Clock(100.0)
+    with clock.held():
+        stopped = clock.now()
+        assert clock.advance(60) == stopped + 60
+        assert clock.now() == stopped + 60

@@ -8,6 +8,7 @@ needs the part it skips: such a scenario fails, or is reported not exercised, ne
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,35 @@ def test_a_client_that_polls_a_lost_render_forever_fails_on_its_endless_loop(
     # the adapter's own "killed after" line is never taken for the client's message
     actionable = next(v for v in result.verdicts if v.obligation == "actionable_failure")
     assert actionable.status == "fail", actionable.detail
+
+
+def test_a_client_that_ignores_the_suites_client_id_meets_the_same_draws(inputs: Inputs) -> None:
+    """The mock's draws follow the order of calls, not an id the client may not use: a client
+    that makes up its own client id meets the same agent replies and the same silent close."""
+    only = ["sse-silent-close", "happy-extract"]
+    mine = _run(NemoClient, only, inputs)
+    manifest = Manifest.load(REFERENCE)
+    adapter = InProcessAdapter(manifest)
+    own = str(uuid.uuid4())  # its own id, kept across its steps, never the suite's
+
+    def with_own_id(argv: list[str], *, env: dict[str, str], **kw: Any) -> int:
+        return embed.run(argv, env={**env, "NEMO_CLIENT_ID": own}, **kw)
+
+    adapter.entry = with_own_id
+    theirs = run_catalogue(adapter, only=only, inputs=inputs, jobs=2)
+
+    def seen(results: list[ScenarioResult]) -> dict[str, Any]:
+        return {
+            r.scenario.id: (
+                r.outcome,
+                sorted((v.obligation, v.status) for v in r.verdicts),
+                [(e["operation"], e["status"], e["code"]) for e in r.entries],
+                [e.get("session_id") for e in r.entries],
+            )
+            for r in results
+        }
+
+    assert seen(theirs) == seen(mine)
+    clients = {e["client_id"] for r in theirs for e in r.entries if e.get("client_id")}
+    assert clients  # the client sent ids of its own…
+    assert not clients & {e["client_id"] for r in mine for e in r.entries}  # …not the suite's

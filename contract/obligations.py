@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .evidence import Evidence, Status, Verdict, entry_ref
+from .evidence import Evidence, Status, Timing, Verdict, entry_ref
 from .timing import Clocking, timing
 
 __all__ = ["OBLIGATIONS", "Obligation", "judge"]
@@ -94,7 +94,6 @@ def _clocking(ev: Evidence) -> Clocking:
 
 
 def timed(
-    name: str,
     ev: Evidence,
     what: str,
     a: dict[str, Any],
@@ -104,20 +103,18 @@ def timed(
     high: float | None = None,
     *,
     from_end: bool = False,
-    span: tuple[float, float] | None = None,
-) -> tuple[Status, Any]:
+) -> tuple[Status, Timing]:
     """A gap from entry ``a`` to entry ``b`` (``value`` virtual seconds) against the documents'
     ``[low, high]``, decided outside the measured noise (see `contract.timing`)."""
     clocking = _clocking(ev)
-    if span is None:
-        span = clocking.span(value, a, b, from_end=from_end)
+    span = clocking.span(value, a, b, from_end=from_end)
     start = float((a.get("virtual_end") if from_end else None) or a["virtual_start"])
     start -= ev.virtual_start
     end = start + value
     return timing(what, value, low, high, span, start, end, clocking.lag)
 
 
-def noted(detail: str, t: Any) -> str:
+def noted(detail: str, t: Timing) -> str:
     """The detail of a timing verdict, with how much of the value may be noise."""
     if t.noise < 0.05 and t.lag < 0.05:
         return detail
@@ -125,7 +122,7 @@ def noted(detail: str, t: Any) -> str:
 
 
 def worst(
-    name: str, results: Sequence[tuple[Status, Any, str, tuple[str, ...]]], summary: str
+    name: str, results: Sequence[tuple[Status, Timing, str, tuple[str, ...]]], summary: str
 ) -> Verdict:
     """One verdict from several timed gaps: the first broken, else the first noisy, else the
     tightest passing one (the smallest distance to its bound)."""
@@ -495,7 +492,7 @@ def retry_429_once(ev: Evidence, p: dict[str, Any]) -> Verdict:
         return fail(name, "after 429 the client never retried", entry_ref(ev, first))
     gap = ev.t(same[0]) - ev.t(first)
     refs = (entry_ref(ev, first), entry_ref(ev, same[0]))
-    status, t = timed(name, ev, "429 → retry", first, same[0], gap, RETRY_AFTER_429)
+    status, t = timed(ev, "429 → retry", first, same[0], gap, RETRY_AFTER_429)
     if status != "pass":
         return Verdict(
             name,
@@ -538,7 +535,7 @@ def polls_30s_apart(ev: Evidence, p: dict[str, Any]) -> Verdict:
     for render_id, entries in polls.items():
         for a, b in itertools.pairwise(entries):
             gap = ev.t(b) - ev.t(a)
-            status, t = timed(name, ev, "poll → poll", a, b, gap, POLL_SPACING)
+            status, t = timed(ev, "poll → poll", a, b, gap, POLL_SPACING)
             detail = f"{render_id} polled {gap:.1f} s after the previous poll"
             results.append((status, t, detail, (entry_ref(ev, a), entry_ref(ev, b))))
     n = sum(len(v) for v in polls.values())
@@ -903,13 +900,13 @@ def disconnect_recovery(ev: Evidence, p: dict[str, Any]) -> Verdict:
     first_gap = states[0]["virtual_start"] - end
     results = []
     status, t = timed(
-        name, ev, "drop → state", cut[0], states[0], first_gap, RECOVERY_FIRST, from_end=True
+        ev, "drop → state", cut[0], states[0], first_gap, RECOVERY_FIRST, from_end=True
     )
     detail = f"first state query {first_gap:.1f} s after the drop (expected 30 s)"
     results.append((status, t, detail, (entry_ref(ev, cut[0]), entry_ref(ev, states[0]))))
     for a, b in itertools.pairwise(states):
         gap = b["virtual_start"] - a["virtual_start"]
-        status, t = timed(name, ev, "state → state", a, b, gap, RECOVERY_EVERY)
+        status, t = timed(ev, "state → state", a, b, gap, RECOVERY_EVERY)
         detail = f"state queries {gap:.1f} s apart after the first (expected 60 s)"
         results.append((status, t, detail, (entry_ref(ev, a), entry_ref(ev, b))))
     if len(states) > 6:

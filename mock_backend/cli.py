@@ -205,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    # listening before the URL is printed: a script that reads the line and connects at once
+    # was refused on a busy machine (uvicorn only listens once its start-up has run)
+    sock.listen(2048)
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     active = f"; scenarios: {', '.join(args.scenario)}" if args.scenario else ""

@@ -68,6 +68,7 @@ class Evidence:
     clocking: Clocking | None = None  # what distorted time in this run (None: nothing)
     killed: str | None = None  # why the suite stopped the client, if it did
     killed_virtual: float | None = None  # virtual seconds the step had run, if on that limit
+    killed_noise: float = 0.0  # how much of them real work (not the client's intent) may be
 
     def output_of_step_with(self, entry: dict[str, Any]) -> str:
         """What the client printed during the step that made ``entry`` (all output if unknown)."""

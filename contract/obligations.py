@@ -252,10 +252,10 @@ def no_endless_loop(ev: Evidence, p: dict[str, Any]) -> Verdict:
     detail = f"the suite had to stop the client: {ev.killed}"
     if ev.killed_virtual is None:  # stopped on the wall-clock limit: hung, whatever the scale
         return fail(name, detail)
-    # stopped on the virtual limit: each request's reaction may have been inflated by the noise,
-    # so the client surely meant to run past half the limit (longer than any documented job)
-    # only if the time left once every reaction's noise is taken off is still over it
-    noise = _clocking(ev).noise * max(1, len(_product(ev)))
+    # stopped on the virtual limit: real work (the client's, the mock's) is inflated by the
+    # scale, so the client surely meant to run past half the limit (longer than any documented
+    # job) only if the time left once all of it is taken off is still over it
+    noise = ev.killed_noise
     meant = ev.killed_virtual - noise
     if meant > ENDLESS:
         return fail(name, f"{detail}; at least {meant:.0f} s of it the client's own doing")

@@ -239,6 +239,7 @@ def _run_once(
         reads: list[tuple[float, float]] = []
         killed: str | None = None
         killed_virtual: float | None = None
+        killed_noise = 0.0
         output_file: Path | None = None
         duration = None
         for n, step in enumerate(scenario.steps):
@@ -266,6 +267,10 @@ def _run_once(
                 reads += result.reads or []
             if result.killed and not killed:
                 killed, killed_virtual = result.killed, result.killed_virtual
+                # the most of that virtual time real work may account for: every wall second
+                # of the step the client was not seen sleeping, times the scale
+                slept = sum(end - start for start, end in result.sleeps or [])
+                killed_noise = max(0.0, scale - 1.0) * max(0.0, result.wall - slept)
             codes.append(result.exit_code)
             stdout.append(result.stdout)
             stderr.append(result.stderr)
@@ -296,6 +301,7 @@ def _run_once(
             clocking=clocking,
             killed=killed,
             killed_virtual=killed_virtual,
+            killed_noise=killed_noise,
         )
         verdicts = []
         for name in scenario.all_obligations:

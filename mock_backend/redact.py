@@ -11,6 +11,8 @@ import logging
 import re
 from typing import Any
 
+from .errors import StreamCut
+
 __all__ = ["RedactingFilter", "fingerprint", "redact", "redact_logs", "redact_text"]
 
 _TOKEN = re.compile(r"\b(nmv_usr_|clm_)([A-Za-z0-9]{6,})")
@@ -48,6 +50,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class ScriptedFaultFilter(logging.Filter):
+    """uvicorn logs the exception a scripted stream cut raises (that is how the connection is
+    aborted) as "Exception in ASGI application" with a traceback: one quiet line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, StreamCut):
+            record.msg, record.args, record.exc_info = f"scripted fault: {error}", None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def redact_logs(*names: str) -> None:
     for name in names:
-        logging.getLogger(name).addFilter(RedactingFilter())
+        logger = logging.getLogger(name)
+        for kind in (RedactingFilter, ScriptedFaultFilter):
+            if not any(isinstance(f, kind) for f in logger.filters):
+                logger.addFilter(kind())

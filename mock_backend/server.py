@@ -25,6 +25,7 @@ import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import MockBackendError
+from .redact import redact_logs
 
 __all__ = ["LiveServer", "ServerError"]
 
@@ -127,6 +128,7 @@ class LiveServer:
             access_log=False,
             timeout_graceful_shutdown=math.ceil(self.shutdown_timeout),
         )
+        redact_logs("uvicorn.error")  # tokens never in its lines; scripted cuts in one line
         server = self._server = _ThreadedServer(config, self.app)
         self._thread = threading.Thread(
             target=self._serve, args=(server, sock), name=f"LiveServer:{self.port}", daemon=True

@@ -93,6 +93,7 @@ class ScenarioResult:
     noise: float = 0.0  # virtual seconds of measured timing noise in that run
     work: float = 0.0  # wall seconds: the most the client worked between two requests
     work_spread: float = 0.0  # wall seconds: how much that work varied
+    shift: float = 0.0  # virtual seconds: how late a request may have come (see Clocking.shift)
     scales_tried: list[float] = field(default_factory=list)  # re-runs at lower scales
     rerun_reasons: list[str] = field(default_factory=list)  # the noisy verdicts behind them
 
@@ -176,15 +177,15 @@ def run_scenario(
         if noisy:
             noise = max((v.timing.noise if v.timing else result.noise) for v in noisy)
             lower = next_scale(scale, noise)
-        elif result.noise > SHIFTING_NOISE:
+        elif result.shift > SHIFTING_NOISE:
             # every reaction of the client may have come that much late: enough to move a
             # poll across a render's completion, or past the request a rule waits for, so
             # what reached the client (and every verdict) could be the noise's doing
             reasons.append(
-                f"{scale:g}x: the client's reactions came up to {result.noise:.0f} s late "
+                f"{scale:g}x: the client's requests came up to {result.shift:.0f} s late "
                 f"(over {SHIFTING_NOISE:g} s: the scenario's events could shift)"
             )
-            lower = next_scale(scale, result.noise, resolution=2 * SHIFTING_NOISE)
+            lower = next_scale(scale, result.shift, resolution=2 * SHIFTING_NOISE)
         if lower is None or lower < min_scale or len(tried) > MAX_RERUNS:
             break
         scale = lower
@@ -329,6 +330,7 @@ def _run_once(
             noise=clocking.noise,
             work=clocking.work_bound,
             work_spread=clocking.work_spread,
+            shift=clocking.shift,
         )
     finally:
         target.close()

@@ -61,6 +61,9 @@ class Clocking:
     # how much that work varied (most - least): what a gap's inflation may differ by from
     # another's, and so what the scale must keep small (a constant overhead cancels out)
     work_spread: float = 0.0
+    # the longest the mock took to answer a request (streams aside), in virtual seconds: its
+    # real work (validation, reading media) inflated by the scale
+    served: float = 0.0
 
     @classmethod
     def measure(
@@ -76,7 +79,18 @@ class Clocking:
         works = _works(entries, steps, sleeps)
         bound = max(works, default=0.0)
         spread = bound - min(works, default=0.0)
-        return cls(scale, lag, sleeps, bound, reads, spread)
+        served = max(
+            (
+                float(e["virtual_end"]) - float(e["virtual_start"])
+                for e in entries
+                # streams wait on the clock, and a rule's delay is meant: neither is work
+                if e.get("operation") not in (None, "runSse")
+                and e.get("virtual_end") is not None
+                and not e.get("rule")
+            ),
+            default=0.0,
+        )
+        return cls(scale, lag, sleeps, bound, reads, spread, served)
 
     def inflation(self, a: dict[str, Any], b: dict[str, Any], *, from_end: bool = False) -> float:
         """Virtual seconds the gap from ``a``'s start (or end) to ``b``'s start shows beyond
@@ -97,6 +111,12 @@ class Clocking:
         """The inflation bound of one reaction of the client (a request after a response, a
         close after a deadline), in virtual seconds."""
         return (self.scale - 1.0) * self.work_bound + self.lag if self.scale > 1 else self.lag
+
+    @property
+    def shift(self) -> float:
+        """How late, at most, one request of the client came against the schedule its own
+        waits set, in virtual seconds: its work and the mock's answer to the one before."""
+        return self.noise + self.served
 
     def span(
         self, value: float, a: dict[str, Any], b: dict[str, Any], *, from_end: bool = False

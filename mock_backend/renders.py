@@ -151,7 +151,8 @@ class Renders:
         job = self.job(record)
         if record.fail_reason is None:
             try:
-                record.duration = check(job).duration
+                with self.clock.held():  # reading the media is real work: time waits
+                    record.duration = check(job).duration
             except RenderError as exc:
                 # refused as the job starts, as a render node would: decided now, so a job
                 # never reports `completed` and then has no file

@@ -43,6 +43,8 @@ import yaml
 from mock_backend.clock import Clock as MockClock
 from mock_backend.transport import SyncASGITransport
 
+from .evidence import SUITE_LINE
+
 __all__ = [
     "Adapter",
     "InProcessAdapter",
@@ -54,7 +56,6 @@ __all__ = [
 ]
 
 TimeMode = Literal["env", "faketime", "none"]
-KILLED_PREFIX = "[nemo-contract]"  # the suite's own lines in a client's stderr start so
 
 
 class ManifestError(ValueError):
@@ -296,7 +297,7 @@ class InProcessAdapter:
                 code = self.entry(argv, env=env, http=http, clock=clock, stdout=out, stderr=err)
             except StepKilled:
                 code = 124
-                err.write(f"\n{KILLED_PREFIX} {watch.killed}")
+                err.write(f"\n{SUITE_LINE} {watch.killed}")
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except Exception as exc:  # the client crashed: that is evidence, not a suite error
@@ -306,7 +307,7 @@ class InProcessAdapter:
                 code = 1
                 del exc
         if watch.killed and code != 124:  # the client caught StepKilled's effects and went on
-            err.write(f"\n{KILLED_PREFIX} {watch.killed}")
+            err.write(f"\n{SUITE_LINE} {watch.killed}")
         return RunResult(
             int(code),
             out.getvalue(),
@@ -373,7 +374,7 @@ class SubprocessAdapter:
                 start_new_session=True,
             )
         except FileNotFoundError:
-            return RunResult(127, "", f"[nemo-contract] command not found: {command[0]}", 0.0)
+            return RunResult(127, "", f"{SUITE_LINE} command not found: {command[0]}", 0.0)
         virtual_start = target.clock.now()
         killed = None
         killed_virtual: float | None = None
@@ -390,7 +391,7 @@ class SubprocessAdapter:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGKILL)
                 out, err = child.communicate()
-                err += f"\n{KILLED_PREFIX} {killed}"
+                err += f"\n{SUITE_LINE} {killed}"
                 break
         code = 124 if killed else child.returncode
         return RunResult(

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from .timing import Clocking
 
-__all__ = ["Evidence", "Timing", "Verdict", "entry_ref"]
+__all__ = ["SUITE_LINE", "Evidence", "Timing", "Verdict", "entry_ref"]
+
+# Lines the suite itself adds to a client's stderr start so ("killed after …"): they are never
+# taken for the client's own message.
+SUITE_LINE = "[nemo-contract]"
 
 Status = Literal["pass", "fail", "not_exercised", "noisy"]
 

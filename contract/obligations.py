@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .evidence import Evidence, Status, Timing, Verdict, entry_ref
+from .evidence import SUITE_LINE, Evidence, Status, Timing, Verdict, entry_ref
 from .timing import Clocking, timing
 
 __all__ = ["OBLIGATIONS", "Obligation", "judge"]
@@ -203,9 +203,6 @@ def no_raw_api_output(ev: Evidence, p: dict[str, Any]) -> Verdict:
     return ok(name, "no raw envelope or tool event in the output")
 
 
-ADAPTER_LINE = "[nemo-contract]"  # lines the suite itself adds to a client's stderr
-
-
 @obligation("actionable_failure", "output", "a failure ends with a message and a non-zero exit")
 def actionable_failure(ev: Evidence, p: dict[str, Any]) -> Verdict:
     """A failed job ends with the client's own message (never the suite's), naming what went
@@ -219,7 +216,7 @@ def actionable_failure(ev: Evidence, p: dict[str, Any]) -> Verdict:
     lines = [
         line
         for line in ev.stderr.strip().splitlines()
-        if line.strip() and not line.startswith(ADAPTER_LINE)
+        if line.strip() and not line.startswith(SUITE_LINE)
     ]
     if expect == "success":
         if ev.exit_code != 0:

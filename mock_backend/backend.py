@@ -50,7 +50,6 @@ class Backend:
             self.rng,
             settings,
             self.data_dir / "renders",
-            wait_seconds=settings.render_wait_seconds,
         )
         self.journal = Journal(self.clock, limit=settings.journal_limit)
         self.scenarios = ScenarioBook(set(self.spec.operations))

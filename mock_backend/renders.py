@@ -12,7 +12,7 @@ encode, and the job is still `completed` at its due time.
 
 The real encode starts at submit, in a worker thread (`engine`, `render_engine.render` unless a
 test injects another). What needs its file waits for it, in real time, bounded by
-``wait_seconds`` (120 s), without blocking the event loop:
+``Settings.render_wait_seconds``, without blocking the event loop:
 
 - the downloads (the operation and the CDN URL) stream the file once it is written; an encode
   that failed (an engine bug, an I/O error) or that is still running when the wait runs out
@@ -44,11 +44,10 @@ from .render_engine import RenderError, RenderJob, RenderResult, check, render
 from .settings import Settings
 from .store import RenderRecord, SessionRecord, Store
 
-__all__ = ["RENDER_WAIT_SECONDS", "Engine", "Renders", "draft_is_ready"]
+__all__ = ["Engine", "Renders", "draft_is_ready"]
 
 CONTENT_TYPES = {"mp4": "video/mp4", "mp3": "audio/mpeg"}
 SLOW_RENDER_SECONDS = (250.0, 290.0)  # slow, yet done within 10 polls 30 s apart
-RENDER_WAIT_SECONDS = 120.0  # wall seconds a poll or a download waits for a running encode
 FINISHED = ("completed", "failed")
 
 # the render engine's signature: the job, and a progress callback that may raise to stop it
@@ -77,7 +76,6 @@ class Renders:
         folder: Path,
         *,
         engine: Engine = render,
-        wait_seconds: float = RENDER_WAIT_SECONDS,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -85,7 +83,7 @@ class Renders:
         self.settings = settings
         self.folder = folder
         self.engine = engine  # replaceable, so tests can hold back or break the encoder
-        self.wait_seconds = wait_seconds
+        self.wait_seconds = settings.render_wait_seconds  # tests may shorten it
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, settings.render_workers), thread_name_prefix="nemo-render"
         )

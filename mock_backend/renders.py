@@ -17,7 +17,8 @@ test injects another). What needs its file waits for it, in real time, bounded b
 - the downloads (the operation and the CDN URL) stream the file once it is written; an encode
   that failed (an engine bug, an I/O error) or that is still running when the wait runs out
   answers 409 as the envelope, saying which and what to do;
-- ``output.size``, decision (a): the first poll that reports `completed` waits for the encode,
+- ``output.size``, decision (a): the first poll that reports `completed` waits for the encode
+  (its handler sends the headers at once and JSON whitespace meanwhile),
   so that ``size`` is the real file's. The contract's RenderOutput requires only ``url``, so
   the size could have been left out until known, but then the same requests would get
   different answers on a fast and on a loaded machine, and a seed and a request sequence give

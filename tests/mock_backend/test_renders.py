@@ -656,8 +656,10 @@ async def test_a_client_with_read_timeouts_shorter_than_the_encode_still_gets_it
     await twin.submit(ready.token, ready.session_id, draft, "render_1", output={"format": "mp3"})
     await twin.advance(due_at(twin, "render_1") - await twin.now())
     headers = {"Authorization": f"Bearer {ready.token}"}
-    timeout = httpx.Timeout(5.0, read=1.0)  # the encoder is let go three times later
-    threading.Timer(3.0, gate.release.set).start()
+    # the encoder is let go after three read timeouts, while spaces go every 0.25 s: a read
+    # would have to stall eight times longer than that for this busy machine to fail it
+    timeout = httpx.Timeout(5.0, read=2.0)
+    threading.Timer(6.0, gate.release.set).start()
     async with twin.client.stream(
         "GET", "/api/render/proxy/lambda/render_1", headers=headers, timeout=timeout
     ) as response:

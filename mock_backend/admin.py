@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,10 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import json_text
 from .backend import Backend
 from .clock import ClockError
 from .envelope import error_response, ok
 from .errors import ApiError
+from .json_text import JsonRejected
+from .redact import redact_text
 from .scenarios import CATALOGUE
 from .stream import StreamFaults
 
@@ -37,11 +39,9 @@ def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             _authorize(request, backend)
             raw = await request.body()
             try:
-                body = json.loads(raw) if raw.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise ApiError(
-                    422, f"body: not valid JSON ({exc})", data={"field": "body"}
-                ) from None
+                body = json_text.loads(raw) if raw.strip() else {}
+            except JsonRejected as exc:
+                raise ApiError(422, f"body: {exc}", data={"field": "body"}) from None
             if not isinstance(body, dict):
                 raise ApiError(422, "body: a JSON object is expected", data={"field": "body"})
             result = await fn(request, backend, body)
@@ -199,7 +199,7 @@ async def read_journal(request: Request, backend: Backend, body: dict[str, Any])
     entries = backend.journal.query(**filters)
     counts: dict[str, int] = {}
     for entry in entries:
-        key = entry.operation or entry.path
+        key = entry.operation or redact_text(entry.path)  # an unmatched path may hold a token
         counts[key] = counts.get(key, 0) + 1
     return {
         "count": len(entries),

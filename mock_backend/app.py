@@ -8,7 +8,6 @@ error leaves as the documented envelope, never FastAPI's 422 shape, never a bare
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import json_text
 from .backend import Backend
 from .cdn import cdn_routes
 from .clock import Clock
@@ -28,6 +28,7 @@ from .envelope import error_response, ok
 from .errors import ApiError, ContractError, StreamCut
 from .handlers import Call, Handler, all_handlers
 from .journal import Entry, JournalMiddleware
+from .json_text import JsonRejected
 from .redact import fingerprint
 from .rules import RequestFacts
 from .settings import Settings
@@ -62,8 +63,8 @@ def _facts(backend: Backend, operation: Operation, request: Request, raw: bytes)
     body: Any = None
     if raw and "json" in headers.get("content-type", ""):
         try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = json_text.loads(raw)
+        except JsonRejected:
             body = None
     session_id = request.path_params.get("session_id")
     if session_id is None and isinstance(body, dict):

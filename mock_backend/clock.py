@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,9 @@ __all__ = ["Clock", "ClockError", "parse_clock"]
 # Virtual time starts here unless told otherwise: a fixed instant, so that two runs with the same
 # seed produce the same timestamps on a manual clock.
 DEFAULT_EPOCH = 1_790_000_000.0
+# Virtual time never passes 3000-01-01: every timestamp the mock writes (ISO dates, token
+# expiries, render ids) stays representable, so no advance can leave it answering 500s
+LATEST = 32_503_680_000.0
 
 
 class ClockError(MockBackendError, ValueError):
@@ -45,8 +49,8 @@ class Clock:
     """Virtual time. ``rate`` is virtual seconds per wall second; ``None`` means manual."""
 
     def __init__(self, rate: float | None = 1.0, *, epoch: float | None = None) -> None:
-        if rate is not None and rate <= 0:
-            raise ClockError(f"clock rate must be positive, got {rate}")
+        if rate is not None and not (math.isfinite(rate) and rate > 0):
+            raise ClockError(f"clock rate must be a positive finite number, got {rate}")
         self.rate = rate
         self._lock = threading.Lock()
         self._wall_start = time.monotonic()
@@ -107,9 +111,17 @@ class Clock:
 
     def advance(self, seconds: float) -> float:
         """Move virtual time forward; returns the new virtual time."""
-        if seconds < 0:
-            raise ClockError(f"the clock only moves forward; cannot advance by {seconds}")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ClockError(
+                "the clock moves forward by a finite number of seconds; "
+                f"cannot advance by {seconds}"
+            )
         with self._lock:
+            if self._now_locked() + seconds > LATEST:
+                raise ClockError(
+                    f"advancing by {seconds:g} s would pass 3000-01-01, beyond which timestamps "
+                    "cannot be written; advance less, or POST /__mock/reset to start over"
+                )
             self._offset += seconds
             if self._held_at is not None:
                 self._held_at += seconds

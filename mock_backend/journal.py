@@ -10,7 +10,6 @@ which rule of the contract. Tokens never enter the journal: they are replaced by
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections import deque
@@ -20,9 +19,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import json_text
 from .clock import Clock
 from .events import EMPTY_BYTES, HEARTBEAT_BYTES
-from .redact import fingerprint, redact, redact_text
+from .json_text import JsonRejected
+from .redact import fingerprint, redact
 
 __all__ = ["Entry", "Journal", "JournalMiddleware", "StreamEvent"]
 
@@ -89,24 +90,21 @@ class Entry:
         return [StreamEvent(t, redact(_parse(text))) for t, text in self.raw_events or []]
 
     def public(self) -> dict[str, Any]:
-        """The entry as the control API shows it: parsed, with every token redacted."""
+        """The entry as the control API shows it: parsed, with every token redacted (in every
+        field: a hostile client may put one in a path, a client id or a header)."""
         headers = {
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.raw_headers or []
         }
         request: dict[str, Any] = {
             "headers": {
-                k: redact_text(v)
-                for k, v in headers.items()
-                if k.startswith("x-skill-") or k in _KEPT_HEADERS
+                k: v for k, v in headers.items() if k.startswith("x-skill-") or k in _KEPT_HEADERS
             },
             "authorization": "authorization" in headers,
         }
         if self.raw_body:
-            request["body"] = redact(_parse(self.raw_body.decode("utf-8", "replace")))
+            request["body"] = _parse(self.raw_body.decode("utf-8", "replace"))
         response = (
-            redact(_parse(self.raw_response.decode("utf-8", "replace")))
-            if self.raw_response
-            else None
+            _parse(self.raw_response.decode("utf-8", "replace")) if self.raw_response else None
         )
         code = message = near_miss = None
         if isinstance(response, dict):
@@ -119,33 +117,35 @@ class Entry:
                     "rule": data.get("rule"),
                     "explanation": message,
                 }
-        return {
-            "id": self.id,
-            "method": self.method,
-            # the query string too: a client that puts a token there must be seen doing it
-            "path": redact_text(
-                self.path + ("?" + self.raw_query.decode("latin-1") if self.raw_query else "")
-            ),
-            "operation": self.operation,
-            "token": self.token,
-            "user_id": self.user_id,
-            "client_id": self.client_id,
-            "session_id": self.session_id,
-            "virtual_start": self.virtual_start,
-            "real_start": self.real_start,
-            "virtual_end": self.virtual_end,
-            "real_end": self.real_end,
-            "status": self.status,
-            "code": code,
-            "message": message,
-            "rule": self.rule,
-            "near_miss": near_miss,
-            "request": request,
-            "response": response,
-            "events": [asdict(e) for e in self.events],
-            "heartbeats": list(self.heartbeats or []),
-            "notes": list(self.notes or []),
-        }
+        public: dict[str, Any] = redact(
+            {
+                "id": self.id,
+                "method": self.method,
+                # the query string too: a client that puts a token there must be seen doing it
+                "path": self.path
+                + ("?" + self.raw_query.decode("latin-1") if self.raw_query else ""),
+                "operation": self.operation,
+                "token": self.token,
+                "user_id": self.user_id,
+                "client_id": self.client_id,
+                "session_id": self.session_id,
+                "virtual_start": self.virtual_start,
+                "real_start": self.real_start,
+                "virtual_end": self.virtual_end,
+                "real_end": self.real_end,
+                "status": self.status,
+                "code": code,
+                "message": message,
+                "rule": self.rule,
+                "near_miss": near_miss,
+                "request": request,
+                "response": response,
+                "events": [asdict(e) for e in self.events],
+                "heartbeats": list(self.heartbeats or []),
+                "notes": list(self.notes or []),
+            }
+        )
+        return public
 
 
 class Journal:
@@ -241,8 +241,8 @@ def _parse(text: str) -> Any:
     if text == "":
         return ""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return json_text.loads(text)
+    except JsonRejected:  # kept as the text it was (NaN or "\\ud800" stay readable, and inert)
         return text
 
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import traceback
 from typing import Any
 
 from .errors import StreamCut
 
 __all__ = ["RedactingFilter", "fingerprint", "redact", "redact_logs", "redact_text"]
 
-_TOKEN = re.compile(r"\b(nmv_usr_|clm_)([A-Za-z0-9]{6,})")
+# anywhere in a text, not only at a word boundary: a token after "%20", "_" or a letter is still
+# a token (over-redacting a look-alike is harmless; leaking a token is not)
+_TOKEN = re.compile(r"(nmv_usr_|clm_)([A-Za-z0-9]{6,})")
 
 
 def fingerprint(token: str) -> str:
@@ -43,10 +46,20 @@ class RedactingFilter(logging.Filter):
     paths, and a careless client may put a token in a query string)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact_text(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        # the arguments are redacted one by one and the format kept: uvicorn's access formatter
+        # reads record.args as a tuple (client, method, path, version, status), and a record
+        # whose args were dropped printed "--- Logging error ---" instead of the line
+        if isinstance(record.msg, str):
+            record.msg = redact_text(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_text(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: redact_text(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
+        if record.exc_info and not record.exc_text:  # formatted once here, redacted
+            text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            record.exc_text = redact_text(text)
         return True
 
 
@@ -57,7 +70,8 @@ class ScriptedFaultFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, StreamCut):
-            record.msg, record.args, record.exc_info = f"scripted fault: {error}", None, None
+            record.msg, record.args = f"scripted fault: {error}", None
+            record.exc_info = record.exc_text = None
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True
 

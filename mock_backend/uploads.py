@@ -77,7 +77,9 @@ class _Receiver:
         self.files: list[ReceivedFile] = []
         self.total = 0
         self.error: ApiError | None = None
-        self._headers: dict[str, str] = {}
+        # raw bytes: python-multipart's parse_options_header encodes a str as Latin-1, so a
+        # Chinese or emoji file name failed; the name is decoded as UTF-8 once parsed
+        self._headers: dict[str, bytes] = {}
         self._field = b""
         self._value = b""
         self._current: ReceivedFile | None = None
@@ -91,13 +93,11 @@ class _Receiver:
         self._value += data[start:end]
 
     def on_header_end(self) -> None:
-        self._headers[self._field.decode("latin-1").lower()] = self._value.decode(
-            "utf-8", "replace"
-        )
+        self._headers[self._field.decode("latin-1").lower()] = self._value
         self._field = self._value = b""
 
     def on_headers_finished(self) -> None:
-        disposition = self._headers.get("content-disposition", "")
+        disposition = self._headers.get("content-disposition", b"")
         self._headers = {}
         _, options = parse_options_header(disposition)
         name = options.get(b"name", b"").decode("utf-8", "replace")

@@ -7,14 +7,15 @@ journal can explain near-misses and a client developer sees what to fix.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from . import json_text
 from .errors import ApiError
+from .json_text import JsonRejected
 from .spec import Operation, Spec
 
 __all__ = ["ValidatedRequest", "body_error", "check_body", "check_parameters", "media_type"]
@@ -126,11 +127,9 @@ def check_body(spec: Spec, operation: Operation, content_type: str | None, raw: 
             data={"field": "header.Content-Type", "rule": "content-type"},
         )
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(
-            422, f"body: not valid JSON ({exc})", data={"field": "body", "rule": "json"}
-        ) from None
+        body = json_text.loads(raw)
+    except JsonRejected as exc:
+        raise ApiError(422, f"body: {exc}", data={"field": "body", "rule": "json"}) from None
     errors = sorted(
         spec.validator(operation.body_schemas[kind]).iter_errors(body),
         key=lambda e: (len(list(e.absolute_path)), str(e.message)),

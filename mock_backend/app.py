@@ -23,12 +23,14 @@ from . import json_text
 from .backend import Backend
 from .cdn import cdn_routes
 from .clock import Clock
+from .connections import RequestLimits
 from .effects import apply_effects, responds, scripted_response
 from .envelope import error_response, ok
 from .errors import ApiError, ContractError, StreamCut
 from .handlers import Call, Handler, all_handlers
 from .journal import Entry, JournalMiddleware
 from .json_text import JsonRejected
+from .limits import read_body
 from .redact import fingerprint
 from .rules import RequestFacts
 from .settings import Settings
@@ -101,7 +103,6 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
         entry: Entry | None = scope.get("state", {}).get("journal_entry")
         # ASGI header names are lower-case already
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        raw = await request.body() if reads_json else b""
         token = _bearer(headers)
         if entry is not None:
             entry.operation = operation.operation_id
@@ -110,6 +111,7 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
             entry.session_id = request.path_params.get("session_id")
         overrides: dict[str, Any] = {}
         try:
+            raw = await read_body(request, backend.limits.json_body_bytes) if reads_json else b""
             oneshot = headers.get("x-mock-scenario")
             if oneshot or backend.scenarios.has_rules:  # rules cost nothing when there are none
                 facts = _facts(backend, operation, request, raw)
@@ -141,7 +143,13 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
                 dict(request.query_params) if scope["query_string"] else {},
             )
             if reads_json:
-                params.body = check_body(backend.spec, operation, headers.get("content-type"), raw)
+                params.body = check_body(
+                    backend.spec,
+                    operation,
+                    headers.get("content-type"),
+                    raw,
+                    max_depth=backend.limits.json_depth,
+                )
                 if entry is not None and isinstance(params.body, dict):
                     session = params.body.get("session_id", params.body.get("sessionId"))
                     entry.session_id = entry.session_id or session
@@ -208,7 +216,12 @@ def create_app(
 
     app.router.routes.append(Route("/openapi.yaml", contract, methods=["GET"]))
     _install_error_handlers(app, backend)
-    app.add_middleware(JournalMiddleware, journal_of=lambda scope: backend.journal)
+    app.add_middleware(
+        RequestLimits,
+        seconds=backend.limits.request_seconds,
+        header_bytes=backend.limits.header_bytes,
+    )
+    app.add_middleware(JournalMiddleware, journal_of=lambda scope: backend.journal)  # outermost
     return app
 
 

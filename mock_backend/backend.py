@@ -15,6 +15,7 @@ from typing import Any
 from .accounts import Accounts
 from .clock import Clock, parse_clock
 from .journal import Journal
+from .limits import Limits
 from .randomness import Randomness
 from .renders import Renders
 from .scenarios import ScenarioBook
@@ -37,6 +38,7 @@ class Backend:
     ) -> None:
         self.settings = settings
         self.spec = spec or load_spec()
+        self.limits = Limits.from_spec(self.spec, **dict(settings.limits))
         self.clock = clock or parse_clock(settings.clock, epoch=settings.epoch)
         self.rng = Randomness(settings.seed)
         self.store: Store = store or MemoryStore()
@@ -51,7 +53,12 @@ class Backend:
             settings,
             self.data_dir / "renders",
         )
-        self.journal = Journal(self.clock, limit=settings.journal_limit)
+        self.journal = Journal(
+            self.clock,
+            limit=settings.journal_limit,
+            max_bytes=self.limits.journal_bytes,
+            body_bytes=self.limits.journal_body_bytes,
+        )
         self.scenarios = ScenarioBook(set(self.spec.operations))
         self.runs: set[Run] = set()
         # scripted stream faults: per session (every run) and for a session's next run only

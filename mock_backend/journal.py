@@ -27,7 +27,10 @@ from .redact import fingerprint, redact
 
 __all__ = ["Entry", "Journal", "JournalMiddleware", "StreamEvent"]
 
-MAX_BODY = 64 * 1024  # bodies larger than this are summarised, not stored
+# what an entry costs beyond the bytes it keeps (the object, its strings, its list cells),
+# measured roughly with tracemalloc: the byte budget counts it so that many small entries are
+# bounded as well as a few large ones
+ENTRY_OVERHEAD = 1024
 _HEARTBEAT_TEXT = HEARTBEAT_BYTES.decode().removeprefix("data: ").strip()
 _BEAT_CHUNKS = frozenset({HEARTBEAT_BYTES, EMPTY_BYTES})
 
@@ -69,6 +72,7 @@ class Entry:
     raw_body: bytes = field(default=b"", repr=False)
     raw_response: bytes = field(default=b"", repr=False)
     raw_events: list[tuple[float, str]] | None = field(default=None, repr=False)
+    size: int = field(default=0, repr=False)  # bytes counted against the journal's budget
 
     def note(self, text: str) -> None:
         if self.notes is None:
@@ -149,12 +153,46 @@ class Entry:
 
 
 class Journal:
-    def __init__(self, clock: Clock, limit: int = 100_000) -> None:
+    """The last ``limit`` entries, and no more than ``max_bytes`` of them in all: when a
+    finished entry takes the total past it, the oldest entries go. Each request and response
+    body keeps at most ``body_bytes`` (a longer one is cut, and shown as the text it was)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        limit: int = 100_000,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        body_bytes: int = 16 * 1024,
+    ) -> None:
         self.clock = clock
         self.limit = limit
+        self.max_bytes = max_bytes
+        self.body_bytes = body_bytes
         self._entries: deque[Entry] = deque(maxlen=limit)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.bytes = 0  # counted when entries finish (an open stream counts once it ends)
+        self.dropped = 0  # entries let go to stay within max_bytes
+
+    def finished(self, entry: Entry) -> None:
+        """Count a finished entry's bytes; drop the oldest entries while over the budget."""
+        size = ENTRY_OVERHEAD + len(entry.raw_body) + len(entry.raw_response)
+        size += sum(len(k) + len(v) for k, v in entry.raw_headers or ())
+        size += sum(len(text) + 32 for _, text in entry.raw_events or ())
+        size += 8 * (len(entry.heartbeats or ()) + len(entry.notes or ()))
+        with self._lock:
+            if entry.size < 0:  # let go while still open: no longer the journal's
+                return
+            entry.size = size
+            self.bytes += size
+            while self.bytes > self.max_bytes and len(self._entries) > 1:
+                self._let_go(self._entries.popleft())
+                self.dropped += 1
+
+    def _let_go(self, entry: Entry) -> None:
+        self.bytes -= max(entry.size, 0)  # 0 for one still open: it was never counted
+        entry.size = -1
 
     def start(self, method: str, path: str) -> Entry:
         entry = Entry(
@@ -169,12 +207,19 @@ class Journal:
             virtual_start=self.clock.now(),
             real_start=time.time(),
         )
-        self._entries.append(entry)  # deque.append is atomic; maxlen drops the oldest
+        with self._lock:
+            if len(self._entries) == self.limit:  # maxlen drops the oldest: uncount it
+                self._let_go(self._entries[0])
+            self._entries.append(entry)
         return entry
 
     def clear(self) -> None:
-        self._entries.clear()
-        self._ids = itertools.count(1)
+        with self._lock:
+            for entry in self._entries:
+                entry.size = -1  # an open stream's entry, finishing later, is not counted
+            self._entries.clear()
+            self._ids = itertools.count(1)
+            self.bytes = self.dropped = 0
 
     def entries(self) -> list[Entry]:
         with self._lock:
@@ -273,9 +318,9 @@ class JournalMiddleware:
             if (
                 message["type"] == "http.request"
                 and b"json" in content_type
-                and len(body) < MAX_BODY
+                and len(body) < journal.body_bytes
             ):
-                body.extend(message.get("body", b"")[: MAX_BODY - len(body)])
+                body.extend(message.get("body", b"")[: journal.body_bytes - len(body)])
             return message
 
         response_body = bytearray()
@@ -304,8 +349,8 @@ class JournalMiddleware:
                             entry.beat(now)
                         else:
                             entry.event(now, text)
-                elif is_json and len(response_body) < MAX_BODY:
-                    response_body.extend(chunk[: MAX_BODY - len(response_body)])
+                elif is_json and len(response_body) < journal.body_bytes:
+                    response_body.extend(chunk[: journal.body_bytes - len(response_body)])
             await send(message)
 
         try:
@@ -318,3 +363,4 @@ class JournalMiddleware:
                 entry.event(entry.virtual_end, sse.rest().decode("utf-8", "replace"))
             entry.raw_body = bytes(body)
             entry.raw_response = bytes(response_body)
+            journal.finished(entry)

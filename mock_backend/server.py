@@ -20,18 +20,33 @@ import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .connections import guarded_protocol
 from .errors import MockBackendError
+from .limits import Limits
 from .redact import redact_logs
 
-__all__ = ["LiveServer", "ServerError"]
+__all__ = ["DrainingServer", "LiveServer", "ServerError", "server_limits"]
 
 
 class ServerError(MockBackendError):
     """The server did not start, did not stop in time, or its thread ended abnormally."""
+
+
+def server_limits(limits: Limits) -> dict[str, Any]:
+    """uvicorn settings that enforce the contract's connection limits: the guarded protocol
+    (deadline on each request head, enveloped refusals) and the head size; X-Forwarded-For is
+    not believed (a client on loopback could otherwise pose as any address, and so get past
+    the per-IP token limit)."""
+    return {
+        "http": guarded_protocol(limits),
+        "h11_max_incomplete_event_size": limits.header_bytes,
+        "proxy_headers": False,
+    }
 
 
 class DrainingServer(uvicorn.Server):
@@ -121,12 +136,14 @@ class LiveServer:
             sock.close()
             raise
         self.port = sock.getsockname()[1]
+        backend = getattr(getattr(self.app, "state", None), "backend", None)
         config = uvicorn.Config(
             self._app,
             interface="asgi3",
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=math.ceil(self.shutdown_timeout),
+            **(server_limits(backend.limits) if backend is not None else {}),
         )
         redact_logs("uvicorn.error")  # tokens never in its lines; scripted cuts in one line
         server = self._server = _ThreadedServer(config, self.app)

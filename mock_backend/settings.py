@@ -44,6 +44,8 @@ class Settings:
     event_shape: EventShape = "adk"
     admin_token: str | None = None
     journal_limit: int = 20_000  # entries kept; the oldest are dropped
+    # replacements of the contract's info.x-limits, as (name, value) pairs: ("request_seconds", 2)
+    limits: tuple[tuple[str, float], ...] = ()
     epoch: float | None = None  # virtual start time; None: now on a real clock, fixed otherwise
 
     def with_(self, **changes: object) -> Settings:

@@ -37,7 +37,9 @@ def media_type(content_type: str | None) -> str | None:
 
 
 def _short(error: ValidationError) -> str:
-    text = error.message
+    # a schema may say in its own words what breaking it means (openapi.yaml's x-message)
+    stated = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+    text = stated if isinstance(stated, str) else error.message
     if len(text) > 160:
         text = text[:157] + "..."
     return text
@@ -108,7 +110,14 @@ def _missing_message(name: str, location: str, code: int) -> str:
     return f"{location}.{name}: required {location} parameter is missing"
 
 
-def check_body(spec: Spec, operation: Operation, content_type: str | None, raw: bytes) -> Any:
+def check_body(
+    spec: Spec,
+    operation: Operation,
+    content_type: str | None,
+    raw: bytes,
+    *,
+    max_depth: int = json_text.MAX_DEPTH,
+) -> Any:
     """Parse and validate a JSON body; returns the parsed value (None when there is none)."""
     if not operation.body_schemas:
         return None
@@ -127,7 +136,7 @@ def check_body(spec: Spec, operation: Operation, content_type: str | None, raw: 
             data={"field": "header.Content-Type", "rule": "content-type"},
         )
     try:
-        body = json_text.loads(raw)
+        body = json_text.loads(raw, max_depth=max_depth)
     except JsonRejected as exc:
         raise ApiError(422, f"body: {exc}", data={"field": "body", "rule": "json"}) from None
     errors = sorted(

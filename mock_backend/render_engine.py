@@ -44,6 +44,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from .errors import MockBackendError
 from .media import UnsupportedMedia, decode_audio, expected_type
+from .spec import load_spec
 
 __all__ = [
     "CONTENT_TYPES",
@@ -62,8 +63,10 @@ Samples = npt.NDArray[np.float32]
 SAMPLE_RATE = 44100
 CONTENT_TYPES: dict[str, str] = {"mp4": "video/mp4", "mp3": "audio/mpeg"}
 _DEFAULT_FPS = 2.0
-_MAX_SIDE = 1920  # "H.264 up to 1080x1920" (seed)
-_MAX_DURATION_MS = 3_600_000
+# the contract's bounds (its schemas Draft, Segment and DraftMeta state them)
+_SCHEMAS = load_spec().document["components"]["schemas"]
+_MAX_SIDE = int(_SCHEMAS["DraftMeta"]["properties"]["canvas"]["properties"]["w"]["maximum"])
+_MAX_DURATION_MS = int(_SCHEMAS["Draft"]["properties"]["d"]["maximum"])
 _MS = Fraction(1, 1000)
 # ultrafast keeps a 3-minute 1080p render near 4 s of H.264 work on 2 cores (superfast: ~5.5 s)
 _PRESET = "ultrafast"

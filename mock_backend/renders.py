@@ -45,7 +45,7 @@ from .render_engine import RenderError, RenderJob, RenderResult, check, render
 from .settings import Settings
 from .store import RenderRecord, SessionRecord, Store
 
-__all__ = ["Engine", "Renders", "draft_is_ready"]
+__all__ = ["Engine", "Renders"]
 
 CONTENT_TYPES = {"mp4": "video/mp4", "mp3": "audio/mpeg"}
 SLOW_RENDER_SECONDS = (250.0, 290.0)  # slow, yet done within 10 polls 30 s apart
@@ -57,14 +57,6 @@ Engine = Callable[[RenderJob, Callable[[float], None]], RenderResult]
 
 class _Stopped(Exception):
     """Raised from the progress callback to stop an encode whose job was cancelled or reset."""
-
-
-def draft_is_ready(draft: Any) -> bool:
-    """Ready for export: a track with a non-empty ``sg`` (v1.9)."""
-    tracks = draft.get("t") if isinstance(draft, dict) else None
-    return isinstance(tracks, list) and any(
-        isinstance(t, dict) and isinstance(t.get("sg"), list) and t["sg"] for t in tracks
-    )
 
 
 class Renders:
@@ -114,13 +106,6 @@ class Renders:
                 f"render id {render_id} is already used; submit with a new id",
                 data={"field": "body.id"},
             )
-        if not draft_is_ready(draft):
-            raise ApiError(
-                422,
-                "body.draft: the draft has no track with segments; ask the agent to build a "
-                "timeline first",
-                data={"field": "body.draft.t", "rule": "ready-for-export"},
-            )
         # keyed by the session's submission count, not the client-chosen id (render_<ms> varies
         # from run to run): the same requests give the same render lengths
         self._submitted[session.session_id] = self._submitted.get(session.session_id, 0) + 1
@@ -168,10 +153,13 @@ class Renders:
         """What the render engine gets for ``record``: its draft, the session's uploaded files
         behind the draft's URLs, and where the file goes."""
         media: dict[str, Path] = {}
+        session = self.store.get_session(record.session_id)
+        # only this session's own uploads: another user's cdn_url must not be renderable
+        own = {u.file_id for u in session.uploads} if session is not None else set()
         for track in record.draft.get("t", []):
             for segment in track.get("sg", []) if isinstance(track, dict) else []:
                 src = (segment.get("m") or {}).get("src") if isinstance(segment, dict) else None
-                if isinstance(src, str) and (path := self._local(src)) is not None:
+                if isinstance(src, str) and (path := self._local(src, own)) is not None:
                     media[src] = path
         fmt: Literal["mp4", "mp3"] = "mp3" if record.output_format == "mp3" else "mp4"
         return RenderJob(
@@ -182,9 +170,9 @@ class Renders:
             quality=record.quality,
         )
 
-    def _local(self, src: str) -> Path | None:
+    def _local(self, src: str, own: set[str]) -> Path | None:
         parts = urlsplit(src).path.split("/")
-        if len(parts) >= 3 and parts[1] == "cdn":
+        if len(parts) >= 3 and parts[1] == "cdn" and parts[2] in own:
             upload = self.store.find_upload(parts[2])
             if upload is not None and upload.path is not None:
                 return upload.path

@@ -558,13 +558,35 @@ def elsewhere(ready: Ready) -> dict[str, Any]:
 
 UNRENDERABLE = [
     pytest.param(lambda r: unrenderable(r, m={"canvas": {"w": 321, "h": 240}}), "even", id="odd"),
-    pytest.param(
-        lambda r: unrenderable(r, m={"canvas": {"w": 3840, "h": 2160}}), "16 to 1920", id="4k"
-    ),
-    pytest.param(lambda r: unrenderable(r, d=3_600_001), "from 0 to 3600000", id="over-an-hour"),
     pytest.param(elsewhere, "not an uploaded file", id="media-not-uploaded"),
     pytest.param(picture_alone, "nothing to put in an MP3", id="mp3-of-a-picture"),
 ]
+
+
+# what the contract itself bounds (the engine's limits, stated in openapi.yaml) is refused at
+# submit, with the field and the bound; nothing reaches the clock
+REFUSED = [
+    pytest.param(
+        lambda r: unrenderable(r, m={"canvas": {"w": 3840, "h": 2160}}),
+        ("body.draft.m.canvas.h", "1920"),
+        id="4k",
+    ),
+    pytest.param(
+        lambda r: unrenderable(r, d=3_600_001), ("body.draft.d", "3600000"), id="over-an-hour"
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "where"), REFUSED)
+async def test_a_draft_beyond_the_contracts_bounds_is_refused_at_submit(
+    twin: Twin, media: Media, make: Callable[[Ready], dict[str, Any]], where: tuple[str, str]
+) -> None:
+    ready = await twin.ready(media.song)
+    submitted = await twin.submit(ready.token, ready.session_id, make(ready), "render_1")
+    field, bound = where
+    body = assert_error(submitted, 422, field=field)
+    assert bound in body["message"], body
+    assert twin.backend.store.get_render("render_1") is None
 
 
 @pytest.mark.parametrize(("make", "reason"), UNRENDERABLE)

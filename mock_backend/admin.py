@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,13 +23,29 @@ from .clock import ClockError
 from .envelope import error_response, ok
 from .errors import ApiError
 from .json_text import JsonRejected
+from .limits import read_body
 from .redact import redact_text
 from .scenarios import CATALOGUE
 from .stream import StreamFaults
 
 __all__ = ["admin_routes"]
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+NAMED_LOOPBACK = {"localhost", "testclient"}  # the second: Starlette's TestClient
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, and 127.x as an IPv4-mapped address (how a server listening on ``::``
+    sees a caller on 127.0.0.1)."""
+    if host in NAMED_LOOPBACK:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
 Endpoint = Callable[[Request, Backend, dict[str, Any]], Awaitable[Any]]
 
 
@@ -37,9 +54,11 @@ def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
         backend: Backend = request.app.state.backend
         try:
             _authorize(request, backend)
-            raw = await request.body()
+            raw = await read_body(request, backend.limits.json_body_bytes)
             try:
-                body = json_text.loads(raw) if raw.strip() else {}
+                body = (
+                    json_text.loads(raw, max_depth=backend.limits.json_depth) if raw.strip() else {}
+                )
             except JsonRejected as exc:
                 raise ApiError(422, f"body: {exc}", data={"field": "body"}) from None
             if not isinstance(body, dict):
@@ -63,7 +82,7 @@ def _authorize(request: Request, backend: Backend) -> None:
             )
         return
     host = request.client.host if request.client else ""
-    if host not in LOOPBACK:
+    if not is_loopback(host):
         raise ApiError(
             403,
             "the control API answers only on loopback; start the server with --admin-token to "

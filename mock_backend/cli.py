@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import yaml
 from .clock import ClockError, parse_clock
 from .errors import ApiError
 from .redact import redact_logs
-from .server import DrainingServer
+from .server import DrainingServer, server_limits
 from .settings import Settings
 
 __all__ = ["build_parser", "main"]
@@ -29,7 +30,8 @@ examples:
 point a client at it:
   NEMO_API_URL=http://127.0.0.1:8000 nemo-client credits
 
-control API (loopback only unless --admin-token): POST /__mock/reset, GET|POST /__mock/clock,
+control API (loopback only unless an admin token is set: $NEMO_MOCK_ADMIN_TOKEN,
+--admin-token-file or --admin-token): POST /__mock/reset, GET|POST /__mock/clock,
 POST /__mock/tokens, POST /__mock/sessions/<sid>/faults. The contract: GET /openapi.yaml.
 """
 
@@ -96,7 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--admin-token",
-        help="require this X-Mock-Admin-Token on /__mock/* (then reachable off loopback)",
+        help="require this X-Mock-Admin-Token on /__mock/* (then reachable off loopback); "
+        "visible to anyone running ps: prefer --admin-token-file or $NEMO_MOCK_ADMIN_TOKEN",
+    )
+    serve.add_argument(
+        "--admin-token-file",
+        type=Path,
+        metavar="FILE",
+        help="read the admin token from FILE (its first line)",
     )
     serve.add_argument(
         "--tokens-per-ip",
@@ -137,6 +146,22 @@ def load_rules(path: Path) -> list[dict[str, Any]]:
     return items
 
 
+ADMIN_TOKEN_ENV = "NEMO_MOCK_ADMIN_TOKEN"
+
+
+def admin_token(args: argparse.Namespace) -> str | None:
+    """--admin-token, else the first line of --admin-token-file, else $NEMO_MOCK_ADMIN_TOKEN."""
+    if args.admin_token:
+        return str(args.admin_token)
+    if args.admin_token_file:
+        lines = args.admin_token_file.read_text(encoding="utf-8").splitlines()
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise ValueError(f"{args.admin_token_file} is empty; write the admin token in it")
+        return token
+    return os.environ.get(ADMIN_TOKEN_ENV) or None
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         seed=args.seed,
@@ -146,7 +171,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         heartbeat_every=args.heartbeat,
         event_shape=args.event_shape,
-        admin_token=args.admin_token,
+        admin_token=admin_token(args),
         tokens_per_ip=args.tokens_per_ip,
     )
 
@@ -165,10 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     except ClockError as exc:
         print(f"nemo-mock: {exc}", file=sys.stderr)
         return 2
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.admin_token:
+    try:
+        settings = settings_from(args)
+    except (OSError, ValueError) as exc:
+        print(f"nemo-mock: cannot read the admin token: {exc}", file=sys.stderr)
+        return 2
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not settings.admin_token:
         print(
             f"nemo-mock: note: listening on {args.host}; the control API still answers only "
-            "loopback callers (pass --admin-token to reach it from elsewhere)",
+            f"loopback callers (set ${ADMIN_TOKEN_ENV} or --admin-token-file to reach it from "
+            "elsewhere)",
             file=sys.stderr,
         )
     import socket
@@ -177,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from .app import create_app
 
-    app = create_app(settings_from(args))
+    app = create_app(settings)
     book = app.state.backend.scenarios
     try:
         requests = [{"name": name} for name in args.scenario]
@@ -219,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     # the contract, validators and modules live as long as the process: keep them out of every
     # garbage collection (measured: the journal's entries otherwise cost ~4% throughput)
     gc.freeze()
-    config = uvicorn.Config(app, log_level=args.log_level, lifespan="on")
+    config = uvicorn.Config(
+        app, log_level=args.log_level, lifespan="on", **server_limits(app.state.backend.limits)
+    )
     redact_logs("uvicorn.access", "uvicorn.error", "nemo_mock")  # after uvicorn set up logging
     server = DrainingServer(config, app)
     with contextlib.suppress(KeyboardInterrupt):

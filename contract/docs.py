@@ -86,6 +86,18 @@ def render_markdown(spec: Spec) -> str:
         "HTTP status of business codes: `http200` answers them all with 200 (the default); `rest` "
         "maps " + ", ".join(f"{k}→{v}" for k, v in profiles["rest"].items()) + ".",
         "",
+        "## Limits (`info.x-limits`)",
+        "",
+        f"Assumed: {doc['info']['x-limits']['x-assumed']}.",
+        "",
+        "| limit | value |",
+        "|---|---|",
+        *(
+            f"| `{name}` | {value:,} |"
+            for name, value in doc["info"]["x-limits"].items()
+            if not name.startswith("x-")
+        ),
+        "",
         "## Assumptions (`x-assumed`)",
         "",
         "Every behaviour no source states, with where it lives in `openapi.yaml`:",

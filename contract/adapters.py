@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -143,6 +143,12 @@ class Limits:
 
     virtual: float = 3600.0
     wall: float = 300.0
+
+    def at_scale(self, scale: float) -> Limits:
+        """The limits of a step on a clock ``scale`` times real time: the wall limit never ends
+        a step before the virtual one could (at real time, a legitimate 15-minute stream takes
+        15 wall minutes; a run re-tried at a low scale must not be killed as "hung" for it)."""
+        return replace(self, wall=max(self.wall, 1.5 * self.virtual / max(scale, 1.0)))
 
     def over_virtual(self, virtual: float) -> bool:
         return virtual > self.virtual

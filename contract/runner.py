@@ -261,7 +261,9 @@ def _run_once(
             if argv is None:
                 return _skipped(scenario, f"the client's manifest has no '{job}' job", started)
             step_start = target.clock.now()
-            result = adapter.run(argv, env=env, target=target, scale=scale, limits=limits)
+            result = adapter.run(
+                argv, env=env, target=target, scale=scale, limits=limits.at_scale(scale)
+            )
             steps.append((step_start, result.stdout + "\n" + result.stderr))
             if sleeps is not None:
                 sleeps += result.sleeps or []

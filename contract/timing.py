@@ -134,7 +134,8 @@ class Clocking:
         last reading before the request (or its first once the stream opened) to its last
         reading before it let go (a client cannot time out without reading the time), is
         exact; late lines or a late close change nothing in it. Otherwise the reaction may
-        have taken up to the noise."""
+        have taken up to the shift: the client's work and the mock's (a loaded mock notices a
+        closed stream late, and stamps its end that much later)."""
         if self.reads is not None:
             begun, ended = float(entry["real_start"]), float(entry.get("real_end") or 0.0)
             before = [v for wall, v in self.reads if wall <= begun]
@@ -142,7 +143,7 @@ class Clocking:
             if during:  # from its reading as it sent the request, or as the stream opened
                 measured = during[-1] - (before or during)[-1 if before else 0]
                 return measured, measured
-        return value - self.noise, value + self.lag
+        return value - self.shift, value + self.lag
 
 
 def _slept(sleeps: Sequence[tuple[float, float]], start: float, end: float) -> float:

@@ -96,7 +96,9 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 def _describe(results: dict[str, ScenarioResult], ids: Iterable[str]) -> str:
     return "\n".join(
-        f"  {sid}: {results[sid].outcome}: {results[sid].reason}" for sid in sorted(ids)
+        f"  {sid}: {results[sid].outcome} (scales {results[sid].scales_tried}): "
+        f"{results[sid].reason}"
+        for sid in sorted(ids)
     )
 
 
@@ -134,7 +136,10 @@ def test_mutant_fails_exactly_its_scenarios_on_its_rule(runs: Runs, name: str) -
         for sid in expected
         if _failing_obligations(results[sid]) - allowed
     }
-    assert not beyond, f"{name} breaks only {sorted(allowed)}, yet also failed: {beyond}"
+    assert not beyond, (
+        f"{name} breaks only {sorted(allowed)}, yet also failed: {beyond}\n"
+        + _describe(results, set(beyond))
+    )
 
 
 def test_no_mutant_escapes_the_suite() -> None:

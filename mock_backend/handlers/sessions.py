@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 from ..envelope import ok
+from ..limits import read_body
 from ..store import SessionRecord
 from ..uploads import receive_multipart, register_urls, store_received
 from ..validation import check_body, media_type
@@ -53,17 +56,24 @@ async def upload_files(call: Call) -> Result:
         n = backend.next_id("upload", session.session_id)
         folder = backend.uploads_dir / f"{session.session_id}-{n}"
         length = request.headers.get("content-length")
-        received = await receive_multipart(
-            request.stream(),
-            content_type or "",
-            int(length) if length and length.isdigit() else None,
-            folder,
-            backend.settings.max_upload_bytes,
-        )
-        ids = [_file_id(call, session, n, i) for i in range(len(received))]
-        records = await store_received(received, ids, call.base_url, clock=call.backend.clock)
+        try:
+            received = await receive_multipart(
+                request.stream(),
+                content_type or "",
+                int(length) if length and length.isdigit() else None,
+                folder,
+                backend.settings.max_upload_bytes,
+            )
+            ids = [_file_id(call, session, n, i) for i in range(len(received))]
+            records = await store_received(received, ids, call.base_url, clock=backend.clock)
+        except BaseException:  # refused, malformed, cut off or timed out: nothing stays behind
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     else:
-        body = check_body(backend.spec, call.operation, content_type, await request.body())
+        raw = await read_body(request, backend.limits.json_body_bytes)
+        body = check_body(
+            backend.spec, call.operation, content_type, raw, max_depth=backend.limits.json_depth
+        )
         n = backend.next_id("upload", session.session_id)
         ids = [_file_id(call, session, n, i) for i in range(len(body["urls"]))]
         records = register_urls(body["urls"], ids)

@@ -445,3 +445,29 @@ async def test_a_draft_not_ready_for_export_is_refused_by_the_contract_itself(tw
         assert "ask the agent to build a timeline first" in body["message"], body
         draft_schema = {"$ref": "#/components/schemas/Draft"}
         assert twin.backend.spec.validator(draft_schema).is_valid(draft), "only renders need sg"
+
+
+async def test_url_upload_body_is_bounded_like_every_json_body(twin: Twin) -> None:
+    ready = await twin.ready()
+    limit = twin.backend.limits.json_body_bytes
+    urls = ["https://example.com/" + "a" * 1000 + ".mp3"] * (limit // 1000)
+    response = await twin.client.post(
+        f"/api/upload-video/nemo_agent/me/{ready.session_id}",
+        json={"urls": urls, "source_type": "url"},
+        headers=auth(ready.token),
+    )
+    assert_error(response, 413, field="body")
+
+
+async def test_a_refused_upload_leaves_nothing_on_disk(twin: Twin, media: Media) -> None:
+    ready = await twin.ready()
+    url = f"/api/upload-video/nemo_agent/me/{ready.session_id}"
+    refusals = [
+        [("files", ("notes.txt", b"not media", "text/plain"))],  # 4001 by its name
+        [("files", ("fake.mp3", b"not an mp3 at all", "audio/mpeg"))],  # 4001 once probed
+        [("other", ("song.mp3", media.song.read_bytes(), "audio/mpeg"))],  # 422: wrong field
+    ]
+    for files in refusals:
+        response = await twin.client.post(url, files=files, headers=auth(ready.token))
+        assert response.json()["code"] != 0, response.json()
+    assert not any(twin.backend.uploads_dir.iterdir()), list(twin.backend.uploads_dir.iterdir())

@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import ipaddress
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import json_text
@@ -66,6 +67,8 @@ def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             result = await fn(request, backend, body)
         except ApiError as error:
             return error_response(error, "http200")
+        if isinstance(result, Response):
+            return result
         return JSONResponse(ok(result))
 
     return endpoint
@@ -220,11 +223,23 @@ async def read_journal(request: Request, backend: Backend, body: dict[str, Any])
     for entry in entries:
         key = entry.operation or redact_text(entry.path)  # an unmatched path may hold a token
         counts[key] = counts.get(key, 0) + 1
-    return {
-        "count": len(entries),
-        "counts": counts,
-        "entries": [e.public() for e in entries],
-    }
+    head = _compact({"count": len(entries), "counts": counts})
+
+    def chunks() -> Iterator[bytes]:
+        """The same JSON as one response would be, written an entry at a time: a whole journal
+        (20,000 entries, tens of MB) is never one dict and one string in memory, and it is
+        written from a worker thread, so the server keeps answering while it goes out."""
+        yield b'{"code":0,"message":"ok","data":' + head[:-1] + b',"entries":['
+        for n, entry in enumerate(entries):
+            yield (b"," if n else b"") + _compact(entry.public())
+        yield b"]}}"
+
+    return StreamingResponse(chunks(), media_type="application/json")
+
+
+def _compact(value: Any) -> bytes:
+    """JSON as Starlette's JSONResponse writes it (strict: no NaN can reach a client)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 async def health(request: Request, backend: Backend, body: dict[str, Any]) -> Any:

@@ -32,8 +32,9 @@ import httpx
 
 from mock_backend.samples import make_song
 from mock_backend.spec import load_spec, spec_path
+from mock_backend.sse_frames import SseParser
 
-__all__ = ["CheckResult", "behaviour_checks", "run_provider"]
+__all__ = ["CheckResult", "behaviour_checks", "read_stream", "run_provider"]
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ORDER = {"pending": 0, "processing": 1, "completed": 2, "failed": 2}
@@ -133,9 +134,11 @@ def check_stream_and_credits(api: _Api, max_gap: float, max_wait: float) -> tupl
             ]
         },
     }
-    events, gaps, last = 0, [], time.monotonic()
-    opened = last
     during: list[dict[str, Any]] = []
+
+    def first_event() -> None:
+        during.append(api.credits())
+
     with api.http.stream(
         "POST",
         "/run_sse",
@@ -143,36 +146,7 @@ def check_stream_and_credits(api: _Api, max_gap: float, max_wait: float) -> tupl
         timeout=httpx.Timeout(30, read=max_gap),
         headers={**api.headers, "Accept": "text/event-stream"},
     ) as response:
-        if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            raise ProviderFailure(
-                f"/run_sse answered {response.headers.get('content-type')}, not text/event-stream"
-            )
-        buffer = ""
-        for text in response.iter_text():
-            now = time.monotonic()
-            gaps.append(now - last)
-            last = now
-            buffer += text
-            while "\n\n" in buffer:
-                block, buffer = buffer.split("\n\n", 1)
-                data = "\n".join(
-                    line[5:].lstrip() for line in block.split("\n") if line.startswith("data:")
-                )
-                if not data:
-                    continue
-                event = json.loads(data)
-                errors = list(validator.iter_errors(event))
-                if errors:
-                    raise ProviderFailure(f"event {events}: {errors[0].message}: {data[:200]}")
-                if isinstance(event, dict) and event.get("type") in ("done", "end"):
-                    raise ProviderFailure("the stream sent a done event; it must just close")
-                events += 1
-                if events == 1:
-                    during.append(api.credits())
-            if now - opened > max_wait:
-                raise ProviderFailure(f"the stream lasted more than {max_wait:.0f} s")
-        if buffer.strip():
-            raise ProviderFailure(f"the stream ended inside an event: {buffer[:120]!r}")
+        events, gaps = read_stream(response, validator, max_wait, on_first=first_event)
     after = api.credits()
     if events == 0:
         raise ProviderFailure("the stream closed without a single event")
@@ -183,6 +157,49 @@ def check_stream_and_credits(api: _Api, max_gap: float, max_wait: float) -> tupl
         f"{before['total']} → {after['total']} (frozen during: "
         f"{[d['frozen'] for d in during]})"
     ), sid
+
+
+def read_stream(
+    response: httpx.Response,
+    validator: Any,
+    max_wait: float,
+    *,
+    on_first: Callable[[], None] | None = None,
+) -> tuple[int, list[float]]:
+    """Read an agent stream to its end: every event valid, none a "done" event, no event cut
+    off, no longer than ``max_wait`` seconds (the read timeout of ``response`` bounds each
+    gap). Returns the number of events and the wall gaps between chunks."""
+    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+        raise ProviderFailure(
+            f"/run_sse answered {response.headers.get('content-type')}, not text/event-stream"
+        )
+    parser = SseParser()
+    events, gaps = 0, []
+    opened = last = time.monotonic()
+    for chunk in response.iter_bytes():
+        now = time.monotonic()
+        gaps.append(now - last)
+        last = now
+        for frame in parser.feed(chunk):
+            if not frame.data:
+                continue  # an empty data line: the agent is still working
+            try:
+                event = json.loads(frame.data)
+            except ValueError:
+                raise ProviderFailure(f"event {events} is not JSON: {frame.data[:200]!r}") from None
+            errors = list(validator.iter_errors(event))
+            if errors:
+                raise ProviderFailure(f"event {events}: {errors[0].message}: {frame.data[:200]}")
+            if isinstance(event, dict) and event.get("type") in ("done", "end"):
+                raise ProviderFailure("the stream sent a done event; it must just close")
+            events += 1
+            if events == 1 and on_first is not None:
+                on_first()
+        if now - opened > max_wait:
+            raise ProviderFailure(f"the stream lasted more than {max_wait:.0f} s")
+    if parser.pending:
+        raise ProviderFailure(f"the stream ended inside an event: {parser.rest()[:120]!r}")
+    return events, gaps
 
 
 def check_render_lifecycle(api: _Api, sid: str, poll: float, timeout: float) -> str:

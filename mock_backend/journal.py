@@ -24,6 +24,7 @@ from .clock import Clock
 from .events import EMPTY_BYTES, HEARTBEAT_BYTES
 from .json_text import JsonRejected
 from .redact import fingerprint, redact
+from .sse_frames import SseParser
 
 __all__ = ["Entry", "Journal", "JournalMiddleware", "StreamEvent"]
 
@@ -260,28 +261,6 @@ class Journal:
         return [e for e in self.entries() if all(check(e) for check in checks)]
 
 
-class _SseParser:
-    """Splits a byte stream into SSE ``data`` payloads as they pass."""
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def feed(self, chunk: bytes) -> list[str]:
-        self._buffer += chunk
-        out = []
-        while b"\n\n" in self._buffer:
-            block, self._buffer = self._buffer.split(b"\n\n", 1)
-            lines = [line for line in block.decode("utf-8", "replace").split("\n")]
-            data = [line[5:].lstrip(" ") if line.startswith("data:") else None for line in lines]
-            payload = [d for d in data if d is not None]
-            if payload:
-                out.append("\n".join(payload))
-        return out
-
-    def rest(self) -> bytes:
-        return self._buffer
-
-
 def _parse(text: str) -> Any:
     if text == "":
         return ""
@@ -324,7 +303,7 @@ class JournalMiddleware:
             return message
 
         response_body = bytearray()
-        sse: _SseParser | None = None
+        sse: SseParser | None = None
         is_json = False
 
         async def send_wrapper(message: Message) -> None:
@@ -335,20 +314,20 @@ class JournalMiddleware:
                 for key, value in message.get("headers", []):
                     if key == b"content-type":
                         kind = value
-                sse = _SseParser() if kind.startswith(b"text/event-stream") else None
+                sse = SseParser() if kind.startswith(b"text/event-stream") else None
                 is_json = kind.startswith(b"application/json")
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 if sse is not None:
                     now = journal.clock.now()
-                    if chunk in _BEAT_CHUNKS and not sse.rest():  # the common case, made cheap
+                    if chunk in _BEAT_CHUNKS and not sse.pending:  # the common case, made cheap
                         entry.beat(now)
                         chunk = b""
-                    for text in sse.feed(chunk):
-                        if text == "" or text == _HEARTBEAT_TEXT:  # kept compact: thousands
+                    for event in sse.feed(chunk):
+                        if event.data in ("", _HEARTBEAT_TEXT):  # kept compact: thousands
                             entry.beat(now)
                         else:
-                            entry.event(now, text)
+                            entry.event(now, event.data)
                 elif is_json and len(response_body) < journal.body_bytes:
                     response_body.extend(chunk[: journal.body_bytes - len(response_body)])
             await send(message)
@@ -358,9 +337,9 @@ class JournalMiddleware:
         finally:
             entry.virtual_end = journal.clock.now()
             entry.real_end = time.time()
-            if sse is not None and sse.rest():
+            if sse is not None and sse.pending:
                 entry.note("stream ended inside an event (cut)")
-                entry.event(entry.virtual_end, sse.rest().decode("utf-8", "replace"))
+                entry.event(entry.virtual_end, sse.rest())
             entry.raw_body = bytes(body)
             entry.raw_response = bytes(response_body)
             journal.finished(entry)

@@ -229,10 +229,13 @@ async def read_journal(request: Request, backend: Backend, body: dict[str, Any])
         """The same JSON as one response would be, written an entry at a time: a whole journal
         (20,000 entries, tens of MB) is never one dict and one string in memory, and it is
         written from a worker thread, so the server keeps answering while it goes out."""
-        yield b'{"code":0,"message":"ok","data":' + head[:-1] + b',"entries":['
+        part = bytearray(b'{"code":0,"message":"ok","data":' + head[:-1] + b',"entries":[')
         for n, entry in enumerate(entries):
-            yield (b"," if n else b"") + _compact(entry.public())
-        yield b"]}}"
+            part += (b"," if n else b"") + _compact(entry.public())
+            if len(part) >= 256 * 1024:  # a few large writes: each one is a thread hop
+                yield bytes(part)
+                part.clear()
+        yield bytes(part + b"]}}")
 
     return StreamingResponse(chunks(), media_type="application/json")
 

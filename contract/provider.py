@@ -7,8 +7,10 @@ Two parts, both against any base URL:
    business codes), with the contract's own settings (contract/schemathesis.toml);
 2. behaviour checks schemathesis cannot express: the SSE stream (every event validates against
    the contract's event schema, heartbeats keep coming, the stream just closes at the end), the
-   render lifecycle (status only moves forward, progress never falls) and credit consistency
-   (available + frozen = total, nothing negative, before, during and after a run).
+   render lifecycle (status only moves forward, progress never falls), credit consistency
+   (available + frozen = total, nothing negative, before, during and after a run) and the
+   refusals the documents name (400 without X-Client-Id, 402 without attribution, 1002 for an
+   unknown session, 422 for a body that is not JSON), whatever the error-status profile.
 
 Results go to JUnit XML: one test case per part and check.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -34,7 +37,7 @@ from mock_backend.samples import make_song
 from mock_backend.spec import load_spec, spec_path
 from mock_backend.sse_frames import SseParser
 
-__all__ = ["CheckResult", "behaviour_checks", "read_stream", "run_provider"]
+__all__ = ["CheckResult", "ProviderFailure", "behaviour_checks", "read_stream", "run_provider"]
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ORDER = {"pending": 0, "processing": 1, "completed": 2, "failed": 2}
@@ -85,18 +88,13 @@ class _Api:
             )
         return body
 
-    def credits(self) -> dict[str, Any]:
+    def balance(self) -> dict[str, Any]:
+        """The balance as answered (judged by `check_credits`, not here)."""
         data: dict[str, Any] = self.call("GET", "/api/credits/balance/simple")["data"]
-        missing = [k for k in ("available", "frozen", "total") if not isinstance(data.get(k), int)]
-        if missing:
-            raise ProviderFailure(
-                f"credits: {', '.join(missing)} missing or not an integer in {data}"
-            )
-        if min(data["available"], data["frozen"], data["total"]) < 0:
-            raise ProviderFailure(f"credits: a negative balance {data}")
-        if data["available"] + data["frozen"] != data["total"]:
-            raise ProviderFailure(f"credits: available + frozen != total in {data}")
         return data
+
+    def credits(self) -> dict[str, Any]:
+        return check_balance(self.balance())
 
     def session(self) -> str:
         sid: str = self.call(
@@ -106,21 +104,54 @@ class _Api:
         )["data"]["session_id"]
         return sid
 
+    def session_with_song(self) -> tuple[str, dict[str, Any]]:
+        """A new session with a 3 s song uploaded: its id and the upload's record."""
+        sid = self.session()
+        with tempfile.TemporaryDirectory() as folder:
+            song = Path(folder) / "song.mp3"
+            make_song(song, 3.0)
+            with song.open("rb") as handle:
+                body = self.call(
+                    "POST",
+                    f"/api/upload-video/nemo_agent/me/{sid}",
+                    files=[("files", ("song.mp3", handle, "audio/mpeg"))],
+                )
+        upload: dict[str, Any] = body["data"]["files"][0]
+        return sid, upload
 
-def check_stream_and_credits(api: _Api, max_gap: float, max_wait: float) -> tuple[str, str]:
-    """One edit run: events validate, heartbeats keep coming, credits stay consistent."""
+
+def ready_draft(upload: dict[str, Any]) -> dict[str, Any]:
+    """A draft ready for export, built from the contract's own shapes (`ReadyDraft`): the
+    uploaded song on an audio track. The render checks need no agent run to have one."""
+    ms = max(1000, round(float(upload.get("duration") or 3.0) * 1000))
+    segment = {"id": "seg_song", "s": 0, "d": ms, "m": {"kind": "audio", "src": upload["cdn_url"]}}
+    return {
+        "t": [{"id": "trk_song", "tt": 1, "m": {"role": "main"}, "sg": [segment]}],
+        "d": ms,
+        "m": {"canvas": {"w": 320, "h": 240}, "output": {"format": "mp4"}},
+    }
+
+
+def check_balance(data: dict[str, Any]) -> dict[str, Any]:
+    """One balance as the contract promises it: three integers, none negative,
+    available + frozen = total."""
+    missing = [k for k in ("available", "frozen", "total") if not isinstance(data.get(k), int)]
+    if missing:
+        raise ProviderFailure(f"credits: {', '.join(missing)} missing or not an integer in {data}")
+    if min(data["available"], data["frozen"], data["total"]) < 0:
+        raise ProviderFailure(f"credits: a negative balance {data}")
+    if data["available"] + data["frozen"] != data["total"]:
+        raise ProviderFailure(f"credits: available + frozen != total in {data}")
+    return data
+
+
+def check_stream(api: _Api, max_gap: float, max_wait: float) -> tuple[str, list[dict[str, Any]]]:
+    """One agent run on an uploaded song: every event valid, none cut, the stream just ends.
+    Returns the balances read before, during (at the first event) and after it, for
+    `check_credits` to judge."""
     validator = load_spec().schema_validator("StreamEvent")
-    sid = api.session()
-    with tempfile.TemporaryDirectory() as folder:
-        song = Path(folder) / "song.mp3"
-        make_song(song, 3.0)
-        with song.open("rb") as handle:
-            api.call(
-                "POST",
-                f"/api/upload-video/nemo_agent/me/{sid}",
-                files=[("files", ("song.mp3", handle, "audio/mpeg"))],
-            )
-    before = api.credits()
+    sid, _ = api.session_with_song()
+    balances = [api.balance()]
     body = {
         "app_name": "nemo_agent",
         "user_id": "me",
@@ -134,10 +165,9 @@ def check_stream_and_credits(api: _Api, max_gap: float, max_wait: float) -> tupl
             ]
         },
     }
-    during: list[dict[str, Any]] = []
 
     def first_event() -> None:
-        during.append(api.credits())
+        balances.append(api.balance())
 
     with api.http.stream(
         "POST",
@@ -147,16 +177,25 @@ def check_stream_and_credits(api: _Api, max_gap: float, max_wait: float) -> tupl
         headers={**api.headers, "Accept": "text/event-stream"},
     ) as response:
         events, gaps = read_stream(response, validator, max_wait, on_first=first_event)
-    after = api.credits()
+    balances.append(api.balance())
     if events == 0:
         raise ProviderFailure("the stream closed without a single event")
-    if any(d["total"] > before["total"] for d in [*during, after]):
-        raise ProviderFailure(f"credits grew during a run: {before} → {during} → {after}")
-    return (
-        f"{events} events valid; longest gap {max(gaps):.2f} s wall; credits "
-        f"{before['total']} → {after['total']} (frozen during: "
-        f"{[d['frozen'] for d in during]})"
-    ), sid
+    return f"{events} events valid; longest gap {max(gaps):.2f} s wall", balances
+
+
+def check_credits(api: _Api, seen: list[dict[str, Any]]) -> str:
+    """Every balance consistent (a fresh one, and those read before, during and after the agent
+    run), and a run never adds credits."""
+    now = check_balance(api.balance())
+    for balance in seen:
+        check_balance(balance)
+    if seen and any(b["total"] > seen[0]["total"] for b in seen[1:]):
+        raise ProviderFailure(f"credits grew during a run: {' → '.join(map(str, seen))}")
+    during = [b["frozen"] for b in seen[1:-1]]
+    run = (
+        f"; during a run {seen[0]['total']} → {seen[-1]['total']} (frozen {during})" if seen else ""
+    )
+    return f"consistent: {now}{run}"
 
 
 def read_stream(
@@ -202,8 +241,11 @@ def read_stream(
     return events, gaps
 
 
-def check_render_lifecycle(api: _Api, sid: str, poll: float, timeout: float) -> str:
-    draft = api.call("GET", f"/api/state/nemo_agent/me/{sid}/latest")["data"]["state"]["draft"]
+def check_render_lifecycle(api: _Api, poll: float, timeout: float) -> str:
+    """A render of a ready draft, polled to its end: status only moves forward (pending →
+    processing → completed or failed), progress never falls, the mirror in ``data`` agrees."""
+    sid, upload = api.session_with_song()
+    draft = ready_draft(upload)
     render_id = f"render_{int(time.time() * 1000)}"
     job = api.call(
         "POST",
@@ -238,6 +280,76 @@ def check_render_lifecycle(api: _Api, sid: str, poll: float, timeout: float) -> 
     )
 
 
+def _refused(response: httpx.Response, what: str, code: int) -> str:
+    """``response`` is the documented refusal ``code``: never a 5xx, always the envelope."""
+    if response.status_code >= 500:
+        raise ProviderFailure(f"{what}: answered HTTP {response.status_code}, not code {code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise ProviderFailure(
+            f"{what}: answered HTTP {response.status_code} that is not the JSON envelope"
+        ) from None
+    if not isinstance(body, dict) or set(body) != {"code", "message", "data"}:
+        raise ProviderFailure(f"{what}: not the {{code, message, data}} envelope: {body}")
+    if body["code"] != code:
+        raise ProviderFailure(
+            f"{what}: code {body['code']} ({body['message']}), the contract says {code}"
+        )
+    return f"{what} → {code}"
+
+
+def check_documented_refusals(api: _Api) -> str:
+    """Refusals the documents name, each provoked once: a token without X-Client-Id (400), an
+    export without the attribution headers (402), an unknown session (1002), a body that is not
+    JSON (422). A server that accepts any of them, or answers another code, fails here whatever
+    its error-status profile (schemathesis's header checks clash with HTTP-200 business codes)."""
+    http = api.http
+    seen = [
+        _refused(
+            http.post("/api/auth/anonymous-token"), "a token request without X-Client-Id", 400
+        ),
+        _refused(
+            http.get(
+                "/api/state/nemo_agent/me/ses_000000000000/latest",
+                headers={"Authorization": api.headers["Authorization"]},
+            ),
+            "the state of a session that does not exist",
+            1002,
+        ),
+        _refused(
+            http.post(
+                "/api/tasks/me/with-session/nemo_agent",
+                content=b'{"task_name": ',
+                headers={
+                    "Authorization": api.headers["Authorization"],
+                    "Content-Type": "application/json",
+                },
+            ),
+            "a session request whose body is not JSON",
+            422,
+        ),
+    ]
+    sid, upload = api.session_with_song()
+    export = {
+        "id": f"render_attr_{uuid.uuid4().hex[:8]}",
+        "sessionId": sid,
+        "draft": ready_draft(upload),
+    }
+    seen.append(
+        _refused(
+            http.post(
+                "/api/render/proxy/lambda",
+                json=export,
+                headers={"Authorization": api.headers["Authorization"]},
+            ),
+            "an export without X-Skill-Source/-Version/-Platform",
+            402,
+        )
+    )
+    return "; ".join(seen)
+
+
 def behaviour_checks(
     base_url: str,
     token: str | None,
@@ -251,24 +363,18 @@ def behaviour_checks(
     with httpx.Client(base_url=base_url, timeout=30) as http:
         token = token or fetch_token(http)
         api = _Api(http, token)
-        state: dict[str, str] = {}
+        seen: list[dict[str, Any]] = []
 
         def stream() -> str:
-            detail, state["sid"] = check_stream_and_credits(api, max_gap, max_wait)
+            detail, balances = check_stream(api, max_gap, max_wait)
+            seen.extend(balances)
             return detail
 
-        def render() -> str:
-            if "sid" not in state:
-                raise ProviderFailure("skipped: the stream check did not leave a draft")
-            return check_render_lifecycle(api, state["sid"], poll, render_timeout)
-
-        def credits() -> str:
-            return f"consistent: {api.credits()}"
-
         checks: list[tuple[str, Callable[[], str]]] = [
-            ("credits_consistent", credits),
-            ("stream_events_and_credits", stream),
-            ("render_lifecycle", render),
+            ("stream_events", stream),
+            ("render_lifecycle", lambda: check_render_lifecycle(api, poll, render_timeout)),
+            ("documented_refusals", lambda: check_documented_refusals(api)),
+            ("credits_consistent", lambda: check_credits(api, seen)),
         ]
         for name, check in checks:
             started = time.monotonic()
@@ -341,7 +447,23 @@ def run_schemathesis(
     (out / "schemathesis.log").write_text(done.stdout + done.stderr, encoding="utf-8")
     lines = (done.stdout + done.stderr).strip().splitlines()
     counts = [line.strip() for line in lines if " generated, " in line]
+    # what the run did not reach is as much a result as what passed: say it
+    reach = [line.strip() for line in lines if "API Links:" in line]
+    unreached = sorted(
+        {
+            line.strip().removeprefix("- ")
+            for n, line in enumerate(lines)
+            if re.match(r"- (GET|POST|PUT|PATCH|DELETE) /", line.strip())
+            and any("Missing test data" in earlier for earlier in lines[max(0, n - 6) : n])
+        }
+    )
     detail = "\n".join(lines[-12:]) if done.returncode else ""
+    if reach or unreached:
+        detail += (
+            "; ".join(reach)
+            + "".join(f"\nnever reached with a 2xx (404 every time): {u}" for u in unreached)
+            + "\n"
+        )
     detail += (
         counts[-1] if counts else "no test cases reported"
     ) + f" (log: {out / 'schemathesis.log'})"
@@ -394,7 +516,7 @@ def run_provider(
     for result in results:
         mark = "✅" if result.passed else "❌"
         print(f"{mark} {result.name}: {result.detail.splitlines()[-1] if result.detail else ''}")
-        if not result.passed and "\n" in result.detail:
-            print("   " + result.detail.replace("\n", "\n   "))
+        if "\n" in result.detail:  # a failure's log tail, or what a run did not reach
+            print("   " + result.detail.rsplit("\n", 1)[0].replace("\n", "\n   "))
     print(f"report: {out / 'provider-junit.xml'}")
     return 0 if all(r.passed for r in results) else 1

@@ -51,7 +51,7 @@ def test_provider_passes_the_live_mock(
     assert "✅ render_lifecycle" in out
     junit = (tmp_path / "provider-junit.xml").read_text()
     assert 'failures="0"' in junit
-    assert 'name="stream_events_and_credits"' in junit
+    assert 'name="stream_events"' in junit
 
 
 def test_behaviour_checks_catch_a_credits_body_without_frozen(broken: str) -> None:

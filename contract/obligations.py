@@ -695,9 +695,12 @@ def agent_text_shown(ev: Evidence, p: dict[str, Any]) -> Verdict:
     common = {"button", "export", "panel", "timeline", "preview", "upload", "uploaded"}
     judged = 0
     for text in texts:
+        # a sentence telling the user to click or drag something is for the client to turn
+        # into an action, not to show (gui_translated judges that): its words are not looked for
+        shown_part = " ".join(s for s in _sentences(text) if not GUI_PHRASES.search(s))
         words = {
             w
-            for w in re.findall(r"[A-Za-z]{6,}|[\u4e00-\u9fff]{2,}", text)
+            for w in re.findall(r"[A-Za-z]{6,}|[\u4e00-\u9fff]{2,}", shown_part)
             if w.lower() not in common and w not in sent and w not in names
         }
         if not words:
@@ -713,6 +716,10 @@ def agent_text_shown(ev: Evidence, p: dict[str, Any]) -> Verdict:
     if not judged:
         return idle(name, "the replies had no distinctive words to look for")
     return ok(name, f"{judged} repl(ies) shown")
+
+
+def _sentences(text: str) -> list[str]:
+    return [s for s in re.split(r"(?<=[.!?。！？])\s*", text) if s.strip()]
 
 
 @obligation("gui_translated", "sse", "GUI instructions are translated into actions")

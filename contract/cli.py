@@ -27,6 +27,9 @@ exit codes: 0 every scenario passed; 1 a scenario failed or was not exercised; 2
 """
 
 
+LONG_EXAMPLES = 400  # per operation and phase: over 20,000 cases for the 11 operations
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nemo-contract",
@@ -86,15 +89,32 @@ def build_parser() -> argparse.ArgumentParser:
     provider = sub.add_parser(
         "provider",
         help="check a server against openapi.yaml",
-        description="Run schemathesis (every phase, every check) plus stream, render-lifecycle "
-        "and credit checks against a server, and write JUnit XML.",
+        description="Run schemathesis (every phase, every check; a session, a song and renders "
+        "are prepared first so that every operation can answer 2xx, and the cases that did are "
+        "counted per operation) plus stream, render-lifecycle, documented-refusal and credit "
+        "checks against a server, and write JUnit XML.",
     )
     provider.add_argument(
         "--base-url", required=True, help="the server, e.g. http://127.0.0.1:8000"
     )
     provider.add_argument("--token", help="a token to use (default: an anonymous token is fetched)")
     provider.add_argument("--out", type=Path, default=Path("nemo-contract-report"))
-    provider.add_argument("--max-examples", type=int, default=20)
+    provider.add_argument(
+        "--max-examples",
+        type=int,
+        default=20,
+        help="schemathesis examples per operation and phase (default: %(default)s, about 1,300 "
+        "cases in 2 minutes)",
+    )
+    provider.add_argument(
+        "--long",
+        action="store_true",
+        help=f"a deep run: {LONG_EXAMPLES} examples per operation (over 20,000 cases; tens of "
+        "minutes)",
+    )
+    provider.add_argument(
+        "--seed", type=int, default=1, help="schemathesis's seed (default: %(default)s)"
+    )
     provider.add_argument(
         "--error-status",
         choices=["http200", "rest"],
@@ -203,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         args.base_url,
         token=args.token or os.environ.get("NEMO_TOKEN"),
         out=args.out,
-        max_examples=args.max_examples,
+        max_examples=LONG_EXAMPLES if args.long else args.max_examples,
         error_status=args.error_status,
+        seed=args.seed,
     )
 
 

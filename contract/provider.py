@@ -4,7 +4,9 @@ Two parts, both against any base URL:
 
 1. schemathesis, every phase and every check that the server's error-status profile allows
    (see tests/mock_backend/test_conformance.py for why three checks clash with HTTP-200
-   business codes), with the contract's own settings (contract/schemathesis.toml);
+   business codes), with the contract's own settings (contract/schemathesis.toml), on objects
+   prepared first so that every operation can answer 2xx, and the 2xx cases counted per
+   operation (`contract.fuzzing`, `contract.fuzz_hooks`);
 2. behaviour checks schemathesis cannot express: the SSE stream (every event validates against
    the contract's event schema, heartbeats keep coming, the stream just closes at the end), the
    render lifecycle (status only moves forward, progress never falls), credit consistency
@@ -18,134 +20,36 @@ Results go to JUnit XML: one test case per part and check.
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from mock_backend.samples import make_song
-from mock_backend.spec import load_spec, spec_path
+from mock_backend.spec import load_spec
 from mock_backend.sse_frames import SseParser
 
-__all__ = ["CheckResult", "ProviderFailure", "behaviour_checks", "read_stream", "run_provider"]
+from .fuzzing import prepare, run_schemathesis
+from .server_api import Api, CheckResult, ProviderFailure, check_balance, fetch_token, ready_draft
 
-CONFIG = Path(__file__).with_name("schemathesis.toml")
+__all__ = [
+    "CheckResult",
+    "ProviderFailure",
+    "behaviour_checks",
+    "fetch_token",
+    "read_stream",
+    "run_provider",
+    "run_schemathesis",
+]
+
 ORDER = {"pending": 0, "processing": 1, "completed": 2, "failed": 2}
-ATTRIBUTION = {
-    "X-Skill-Source": "nemo-contract",
-    "X-Skill-Version": "1.0.0",
-    "X-Skill-Platform": "unknown",
-}
 
 
-class ProviderFailure(AssertionError):
-    """A behaviour the contract promises and the server broke; the message says which."""
-
-
-@dataclass
-class CheckResult:
-    name: str
-    passed: bool
-    detail: str
-    seconds: float
-
-
-def fetch_token(http: httpx.Client) -> str:
-    response = http.post("/api/auth/anonymous-token", headers={"X-Client-Id": str(uuid.uuid4())})
-    body = response.json()
-    if body.get("code") != 0:
-        raise ProviderFailure(f"could not get an anonymous token: {body.get('message')}")
-    token: str = body["data"]["token"]
-    return token
-
-
-class _Api:
-    def __init__(self, http: httpx.Client, token: str) -> None:
-        self.http = http
-        self.headers = {"Authorization": f"Bearer {token}", **ATTRIBUTION}
-
-    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self.http.request(method, path, headers=self.headers, **kwargs)
-        try:
-            body: dict[str, Any] = response.json()
-        except json.JSONDecodeError:
-            raise ProviderFailure(
-                f"{method} {path}: not JSON (HTTP {response.status_code})"
-            ) from None
-        if body.get("code") != 0:
-            raise ProviderFailure(
-                f"{method} {path}: code {body.get('code')}: {body.get('message')}"
-            )
-        return body
-
-    def balance(self) -> dict[str, Any]:
-        """The balance as answered (judged by `check_credits`, not here)."""
-        data: dict[str, Any] = self.call("GET", "/api/credits/balance/simple")["data"]
-        return data
-
-    def credits(self) -> dict[str, Any]:
-        return check_balance(self.balance())
-
-    def session(self) -> str:
-        sid: str = self.call(
-            "POST",
-            "/api/tasks/me/with-session/nemo_agent",
-            json={"task_name": "provider-check", "language": "en"},
-        )["data"]["session_id"]
-        return sid
-
-    def session_with_song(self) -> tuple[str, dict[str, Any]]:
-        """A new session with a 3 s song uploaded: its id and the upload's record."""
-        sid = self.session()
-        with tempfile.TemporaryDirectory() as folder:
-            song = Path(folder) / "song.mp3"
-            make_song(song, 3.0)
-            with song.open("rb") as handle:
-                body = self.call(
-                    "POST",
-                    f"/api/upload-video/nemo_agent/me/{sid}",
-                    files=[("files", ("song.mp3", handle, "audio/mpeg"))],
-                )
-        upload: dict[str, Any] = body["data"]["files"][0]
-        return sid, upload
-
-
-def ready_draft(upload: dict[str, Any]) -> dict[str, Any]:
-    """A draft ready for export, built from the contract's own shapes (`ReadyDraft`): the
-    uploaded song on an audio track. The render checks need no agent run to have one."""
-    ms = max(1000, round(float(upload.get("duration") or 3.0) * 1000))
-    segment = {"id": "seg_song", "s": 0, "d": ms, "m": {"kind": "audio", "src": upload["cdn_url"]}}
-    return {
-        "t": [{"id": "trk_song", "tt": 1, "m": {"role": "main"}, "sg": [segment]}],
-        "d": ms,
-        "m": {"canvas": {"w": 320, "h": 240}, "output": {"format": "mp4"}},
-    }
-
-
-def check_balance(data: dict[str, Any]) -> dict[str, Any]:
-    """One balance as the contract promises it: three integers, none negative,
-    available + frozen = total."""
-    missing = [k for k in ("available", "frozen", "total") if not isinstance(data.get(k), int)]
-    if missing:
-        raise ProviderFailure(f"credits: {', '.join(missing)} missing or not an integer in {data}")
-    if min(data["available"], data["frozen"], data["total"]) < 0:
-        raise ProviderFailure(f"credits: a negative balance {data}")
-    if data["available"] + data["frozen"] != data["total"]:
-        raise ProviderFailure(f"credits: available + frozen != total in {data}")
-    return data
-
-
-def check_stream(api: _Api, max_gap: float, max_wait: float) -> tuple[str, list[dict[str, Any]]]:
+def check_stream(api: Api, max_gap: float, max_wait: float) -> tuple[str, list[dict[str, Any]]]:
     """One agent run on an uploaded song: every event valid, none cut, the stream just ends.
     Returns the balances read before, during (at the first event) and after it, for
     `check_credits` to judge."""
@@ -183,7 +87,7 @@ def check_stream(api: _Api, max_gap: float, max_wait: float) -> tuple[str, list[
     return f"{events} events valid; longest gap {max(gaps):.2f} s wall", balances
 
 
-def check_credits(api: _Api, seen: list[dict[str, Any]]) -> str:
+def check_credits(api: Api, seen: list[dict[str, Any]]) -> str:
     """Every balance consistent (a fresh one, and those read before, during and after the agent
     run), and a run never adds credits."""
     now = check_balance(api.balance())
@@ -241,7 +145,7 @@ def read_stream(
     return events, gaps
 
 
-def check_render_lifecycle(api: _Api, poll: float, timeout: float) -> str:
+def check_render_lifecycle(api: Api, poll: float, timeout: float) -> str:
     """A render of a ready draft, polled to its end: status only moves forward (pending →
     processing → completed or failed), progress never falls, the mirror in ``data`` agrees."""
     sid, upload = api.session_with_song()
@@ -299,7 +203,7 @@ def _refused(response: httpx.Response, what: str, code: int) -> str:
     return f"{what} → {code}"
 
 
-def check_documented_refusals(api: _Api) -> str:
+def check_documented_refusals(api: Api) -> str:
     """Refusals the documents name, each provoked once: a token without X-Client-Id (400), an
     export without the attribution headers (402), an unknown session (1002), a body that is not
     JSON (422). A server that accepts any of them, or answers another code, fails here whatever
@@ -362,7 +266,7 @@ def behaviour_checks(
     results: list[CheckResult] = []
     with httpx.Client(base_url=base_url, timeout=30) as http:
         token = token or fetch_token(http)
-        api = _Api(http, token)
+        api = Api(http, token)
         seen: list[dict[str, Any]] = []
 
         def stream() -> str:
@@ -388,86 +292,6 @@ def behaviour_checks(
                 )
                 results.append(CheckResult(name, False, detail, time.monotonic() - started))
     return results
-
-
-def run_schemathesis(
-    base_url: str,
-    token: str,
-    out: Path,
-    max_examples: int,
-    error_status: str,
-    operations: list[str] | None = None,
-) -> CheckResult:
-    out.mkdir(parents=True, exist_ok=True)
-    config = out / "schemathesis.toml"
-    config.write_text(
-        CONFIG.read_text(encoding="utf-8")
-        + '\n[headers]\nAuthorization = "Bearer ${NEMO_PROVIDER_TOKEN}"\n'
-        + "".join(f'{k} = "{v}"\n' for k, v in ATTRIBUTION.items()),
-        encoding="utf-8",
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "schemathesis.cli",
-        "--config-file",
-        str(config),
-        "run",
-        str(spec_path()),
-        "--url",
-        base_url,
-        "--checks",
-        "all",
-        "--max-examples",
-        str(max_examples),
-        "--report",
-        "junit",
-        "--report-junit-path",
-        str(out / "schemathesis-junit.xml"),
-        "--seed",
-        "1",
-        "--request-timeout",
-        "60",
-        "--no-color",
-    ]
-    for operation in operations or []:
-        command += ["--include-operation-id", operation]
-    if operations:  # links leave the selection: the stateful phase has nothing to walk
-        command += ["--phases", "examples,coverage,fuzzing"]
-    if error_status == "http200":
-        command += [
-            "--exclude-checks",
-            "ignored_auth,missing_required_header,negative_data_rejection",
-        ]
-    env = {**os.environ, "NEMO_PROVIDER_TOKEN": token}
-    started = time.monotonic()
-    done = subprocess.run(
-        command, env=env, capture_output=True, text=True, check=False, timeout=1800
-    )
-    (out / "schemathesis.log").write_text(done.stdout + done.stderr, encoding="utf-8")
-    lines = (done.stdout + done.stderr).strip().splitlines()
-    counts = [line.strip() for line in lines if " generated, " in line]
-    # what the run did not reach is as much a result as what passed: say it
-    reach = [line.strip() for line in lines if "API Links:" in line]
-    unreached = sorted(
-        {
-            line.strip().removeprefix("- ")
-            for n, line in enumerate(lines)
-            if re.match(r"- (GET|POST|PUT|PATCH|DELETE) /", line.strip())
-            and any("Missing test data" in earlier for earlier in lines[max(0, n - 6) : n])
-        }
-    )
-    detail = "\n".join(lines[-12:]) if done.returncode else ""
-    if reach or unreached:
-        detail += (
-            "; ".join(reach)
-            + "".join(f"\nnever reached with a 2xx (404 every time): {u}" for u in unreached)
-            + "\n"
-        )
-    detail += (
-        counts[-1] if counts else "no test cases reported"
-    ) + f" (log: {out / 'schemathesis.log'})"
-    return CheckResult("schemathesis", done.returncode == 0, detail, time.monotonic() - started)
 
 
 def write_junit(results: list[CheckResult], path: Path, base_url: str) -> None:
@@ -500,6 +324,7 @@ def run_provider(
     max_examples: int = 20,
     error_status: str = "http200",
     schemathesis: bool = True,
+    seed: int = 1,
 ) -> int:
     base_url = base_url.rstrip("/")
     try:
@@ -510,8 +335,23 @@ def run_provider(
         return 2
     results = behaviour_checks(base_url, token)
     if schemathesis:
-        print("running schemathesis (every phase, every check)…", file=sys.stderr, flush=True)
-        results.insert(0, run_schemathesis(base_url, token, out, max_examples, error_status))
+        print("preparing a session, a song and renders for fuzzing…", file=sys.stderr, flush=True)
+        fixtures = None
+        with httpx.Client(base_url=base_url, timeout=30) as http:
+            try:
+                fixtures = prepare(Api(http, token))
+            except (ProviderFailure, httpx.HTTPError, KeyError, ValueError) as exc:
+                results.append(CheckResult("fuzzing_setup", False, str(exc), 0.0))
+        print(
+            f"running schemathesis (every phase, every check, {max_examples} examples per "
+            f"operation, seed {seed})…",
+            file=sys.stderr,
+            flush=True,
+        )
+        fuzzed = run_schemathesis(
+            base_url, token, out, max_examples, error_status, fixtures=fixtures, seed=seed
+        )
+        results.insert(0, fuzzed)
     write_junit(results, out / "provider-junit.xml", base_url)
     for result in results:
         mark = "✅" if result.passed else "❌"

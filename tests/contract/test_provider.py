@@ -8,12 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from contract.fuzzing import count_reach
 from contract.provider import behaviour_checks, fetch_token, run_provider, run_schemathesis
 from mock_backend.app import create_app
 from mock_backend.envelope import ok
 from mock_backend.handlers import Call, Handler, Result, all_handlers
 from mock_backend.server import LiveServer
 from mock_backend.settings import Settings
+from mock_backend.spec import load_spec
 
 
 def _serve(handlers: dict[str, Handler] | None = None) -> LiveServer:
@@ -49,6 +51,12 @@ def test_provider_passes_the_live_mock(
     assert code == 0, out
     assert "✅ schemathesis" in out
     assert "✅ render_lifecycle" in out
+    # every operation was reached with a 2xx at least once (set-up objects and hooks), and
+    # the summary says how many cases each got
+    assert "2xx per operation: " in out
+    assert "never answered with a 2xx" not in out, out
+    reach = count_reach(tmp_path / "schemathesis.har")
+    assert all(reach.ok[op] for op in load_spec().operations), reach
     junit = (tmp_path / "provider-junit.xml").read_text()
     assert 'failures="0"' in junit
     assert 'name="stream_events"' in junit

@@ -1,0 +1,238 @@
+"""The schemathesis part of `nemo-contract provider`: set-up, the run, and what it reached.
+
+Links alone cannot give schemathesis a render: a render needs a session with a real uploaded
+file and a draft ready for export, which no generated request makes. So `prepare` builds them
+first through the documented API (a session, a 3 s song, a `ReadyDraft`, a completed render,
+and renders still running, for cancel), and the run's config hands their ids to the operations
+that take them (``[[operations]]`` parameters), so render poll, download and cancel are fuzzed
+against objects that exist instead of answering 404 every time.
+
+Every exchange is recorded (schemathesis's HAR report) and counted per operation: how many
+cases were sent and how many got a 2xx. An operation that never got one was not tested in any
+depth, whatever "passed" says; the summary names it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mock_backend.spec import load_spec, spec_path
+
+from .server_api import ATTRIBUTION, Api, CheckResult, ProviderFailure, ready_draft
+
+__all__ = ["Fixtures", "Reach", "count_reach", "prepare", "run_schemathesis"]
+
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+CANCEL_TARGETS = 8  # renders left running for cancel to find (each can be cancelled once)
+
+
+@dataclass(frozen=True)
+class Fixtures:
+    """Objects of the provider's own token that the fuzzed operations may use."""
+
+    session_id: str
+    task_id: str
+    draft: dict[str, Any]  # ready for export, of the session's song
+    completed: str  # a render that completed: poll and download answer 2xx
+    running: list[str] = field(default_factory=list)  # renders submitted last, for cancel
+
+
+def prepare(api: Api, *, timeout: float = 180.0, poll: float = 0.2) -> Fixtures:
+    """A session with a song, a completed render of a ready draft, and renders left running."""
+    sid, upload = api.session_with_song()
+    draft = ready_draft(upload)
+
+    def submit(label: str) -> str:
+        render_id = f"render_{label}_{uuid.uuid4().hex[:10]}"
+        api.call(
+            "POST",
+            "/api/render/proxy/lambda",
+            json={"id": render_id, "sessionId": sid, "draft": draft},
+        )
+        return render_id
+
+    completed = submit("fixture")
+    deadline = time.monotonic() + timeout
+    while (
+        status := api.call("GET", f"/api/render/proxy/lambda/{completed}")["status"]
+    ) != "completed":
+        if status == "failed" or time.monotonic() > deadline:
+            raise ProviderFailure(
+                f"set-up: the fixture render {completed} is {status} after "
+                f"{time.monotonic() - deadline + timeout:.0f} s; fuzzing needs a completed one"
+            )
+        time.sleep(poll)
+    running = [submit(f"cancel{n}") for n in range(CANCEL_TARGETS)]
+    return Fixtures(sid, api.task_ids[sid], draft, completed, running)
+
+
+def _operations_config(fixtures: Fixtures) -> str:
+    """``[[operations]]`` entries that point each id parameter at a fixture."""
+    by_operation: dict[str, dict[str, str]] = {
+        "getSessionState": {"path.session_id": fixtures.session_id},
+        "uploadFiles": {"path.session_id": fixtures.session_id},
+        "getRender": {"path.render_id": fixtures.completed},
+        "downloadRender": {"path.render_id": fixtures.completed},
+    }
+    lines = []
+    for operation, values in by_operation.items():
+        pairs = ", ".join(f'"{k}" = "{v}"' for k, v in values.items())
+        lines += [
+            "",
+            "[[operations]]",
+            f'include-operation-id = "{operation}"',
+            f"parameters = {{ {pairs} }}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Per operation: cases sent and cases answered 2xx."""
+
+    sent: Counter[str]
+    ok: Counter[str]
+
+    def never(self, operations: list[str]) -> list[str]:
+        return [op for op in operations if not self.ok[op]]
+
+    def line(self, operations: list[str]) -> str:
+        return ", ".join(f"{op} {self.ok[op]}/{self.sent[op]}" for op in operations)
+
+
+def count_reach(har: Path) -> Reach:
+    """Count the recorded exchanges per operation of the contract (matched by method and
+    path template)."""
+    spec = load_spec()
+    patterns = [
+        (
+            op.method,
+            re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(op.path)) + "$"),
+            op.operation_id,
+        )
+        for op in spec.operations.values()
+    ]
+    sent: Counter[str] = Counter()
+    ok: Counter[str] = Counter()
+    entries = json.loads(har.read_text(encoding="utf-8"))["log"]["entries"]
+    for entry in entries:
+        method = entry["request"]["method"]
+        path = re.sub(r"^[a-z]+://[^/]+", "", entry["request"]["url"]).split("?", 1)[0]
+        found = next((op for m, rx, op in patterns if m == method and rx.match(path)), None)
+        if found is None:
+            continue
+        sent[found] += 1
+        if 200 <= entry["response"]["status"] < 300 and _code(entry) in (None, 0):
+            ok[found] += 1
+    return Reach(sent, ok)
+
+
+def _code(entry: dict[str, Any]) -> int | None:
+    """The envelope's code of a 200 answer (a business error travels with HTTP 200)."""
+    text = (entry["response"].get("content") or {}).get("text") or ""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, int) else None
+
+
+def run_schemathesis(
+    base_url: str,
+    token: str,
+    out: Path,
+    max_examples: int,
+    error_status: str,
+    operations: list[str] | None = None,
+    *,
+    fixtures: Fixtures | None = None,
+    seed: int = 1,
+) -> CheckResult:
+    out.mkdir(parents=True, exist_ok=True)
+    config = out / "schemathesis.toml"
+    config.write_text(
+        CONFIG.read_text(encoding="utf-8")
+        + '\n[headers]\nAuthorization = "Bearer ${NEMO_PROVIDER_TOKEN}"\n'
+        + "".join(f'{k} = "{v}"\n' for k, v in ATTRIBUTION.items())
+        + (_operations_config(fixtures) if fixtures else ""),
+        encoding="utf-8",
+    )
+    har = out / "schemathesis.har"
+    command = [
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config),
+        "run",
+        str(spec_path()),
+        "--url",
+        base_url,
+        "--checks",
+        "all",
+        "--max-examples",
+        str(max_examples),
+        "--report",
+        "junit,har",
+        "--report-junit-path",
+        str(out / "schemathesis-junit.xml"),
+        "--report-har-path",
+        str(har),
+        "--seed",
+        str(seed),
+        "--request-timeout",
+        "60",
+        "--no-color",
+    ]
+    for operation in operations or []:
+        command += ["--include-operation-id", operation]
+    if operations:  # links leave the selection: the stateful phase has nothing to walk
+        command += ["--phases", "examples,coverage,fuzzing"]
+    if error_status == "http200":
+        command += [
+            "--exclude-checks",
+            "ignored_auth,missing_required_header,negative_data_rejection",
+        ]
+    env = {**os.environ, "NEMO_PROVIDER_TOKEN": token, "NEMO_PROVIDER_URL": base_url}
+    if fixtures is not None:
+        env["SCHEMATHESIS_HOOKS"] = "contract.fuzz_hooks"
+        env["NEMO_PROVIDER_FIXTURE"] = json.dumps(
+            {
+                "session_id": fixtures.session_id,
+                "task_id": fixtures.task_id,
+                "draft": fixtures.draft,
+            }
+        )
+    started = time.monotonic()
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, check=False, timeout=3600
+    )
+    (out / "schemathesis.log").write_text(done.stdout + done.stderr, encoding="utf-8")
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    counts = [line.strip() for line in lines if " generated, " in line]
+    links = [line.strip() for line in lines if "API Links:" in line]
+    detail = "\n".join(lines[-12:]) + "\n" if done.returncode else ""
+    selected = operations or sorted(load_spec().operations)
+    if har.exists():
+        reach = count_reach(har)
+        never = reach.never(selected)
+        detail += f"2xx per operation: {reach.line(selected)}\n"
+        if never:
+            detail += f"never answered with a 2xx (not tested in depth): {', '.join(never)}\n"
+    if links:
+        detail += links[-1] + "\n"
+    detail += (
+        counts[-1] if counts else "no test cases reported"
+    ) + f" (log: {out / 'schemathesis.log'})"
+    return CheckResult("schemathesis", done.returncode == 0, detail, time.monotonic() - started)

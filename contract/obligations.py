@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mock_backend.sse import CLIENT_CLOSED
+
 from .evidence import SUITE_LINE, Evidence, Status, Timing, Verdict, entry_ref
 from .timing import Clocking, timing
 
@@ -960,9 +962,15 @@ def stall_met(ev: Evidence, p: dict[str, Any]) -> Verdict:
             continue
         after, span = float(match["after"]), float(match["span"])
         end = entry.get("virtual_end") or entry["virtual_start"]
+        ref = entry_ref(ev, entry)
+        if CLIENT_CLOSED not in (entry.get("notes") or []) and end - entry["virtual_start"] >= (
+            after + span
+        ):
+            # the mock ended the stream, after the stall: the client held on to the end (its
+            # last clock reading may be long before that: it was blocked reading)
+            return ok(name, f"held the stream through the {span:g} s stall", ref)
         # how long the client held the stream: its own doing, within the measured noise
         lo, hi = _clocking(ev).reaction(end - entry["virtual_start"], entry)
-        ref = entry_ref(ev, entry)
         if hi <= after:
             return idle(
                 name,

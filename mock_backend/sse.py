@@ -16,7 +16,11 @@ from collections.abc import AsyncGenerator
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["EventStreamResponse"]
+__all__ = ["CLIENT_CLOSED", "EventStreamResponse"]
+
+# noted on the stream's journal entry when the client, not the mock, ended it: whether a client
+# held a stream to its end or left is then read from the journal, not guessed from timings
+CLIENT_CLOSED = "the client closed the stream"
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -47,6 +51,9 @@ class EventStreamResponse(Response):
                 raise  # cancelled from outside (server shutdown), not by the client leaving
             with contextlib.suppress(asyncio.CancelledError):
                 task.uncancel() if task else None
+            entry = scope.get("state", {}).get("journal_entry")
+            if entry is not None:
+                entry.note(CLIENT_CLOSED)
         finally:
             finished = True
             watcher.cancel()

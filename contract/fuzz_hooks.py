@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import schemathesis
 
+from contract.server_api import ATTRIBUTION
+
 _turns = itertools.count()
 _FIXTURE: dict[str, Any] = json.loads(os.environ.get("NEMO_PROVIDER_FIXTURE") or "{}")
 _BODY_FIELDS = {  # operation path → body field → fixture key
@@ -36,12 +38,7 @@ def _fresh_render() -> str | None:
     if not (base and token and _FIXTURE):
         return None
     render_id = f"render_cancel_{uuid.uuid4().hex[:12]}"
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "X-Skill-Source": "nemo-contract",
-        "X-Skill-Version": "1.0.0",
-        "X-Skill-Platform": "unknown",
-    }
+    headers = {"Authorization": f"Bearer {token}", **ATTRIBUTION}
     body = {"id": render_id, "sessionId": _FIXTURE["session_id"], "draft": _FIXTURE["draft"]}
     try:
         answer = httpx.post(

@@ -205,6 +205,7 @@ def _run_once(
     limits: Limits,
 ) -> ScenarioResult:
     started = time.monotonic()
+    started_wall = time.time()
     target = _Target(scenario, seed, scale, live=isinstance(adapter, SubprocessAdapter))
     home = Path(tempfile.mkdtemp(prefix=f"nemo-contract-{scenario.id}-"))
     try:
@@ -273,7 +274,8 @@ def _run_once(
                 # the most of that virtual time real work may account for: every wall second
                 # of the step the client was not seen sleeping, times the scale
                 slept = sum(end - start for start, end in result.sleeps or [])
-                killed_noise = max(0.0, scale - 1.0) * max(0.0, result.wall - slept)
+                held = sum(e - s for s, e in target.clock.held_since(time.time() - result.wall))
+                killed_noise = max(0.0, scale - 1.0) * max(0.0, result.wall - slept - held)
             codes.append(result.exit_code)
             stdout.append(result.stdout)
             stderr.append(result.stderr)
@@ -288,6 +290,7 @@ def _run_once(
             sleeps=sleeps,
             reads=reads if sleeps is not None else None,
             steps=[start for start, _ in steps],
+            held=target.clock.held_since(started_wall),
         )
         evidence = Evidence(
             entries=entries,

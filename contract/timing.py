@@ -64,6 +64,9 @@ class Clocking:
     # the longest the mock took to answer a request (streams aside), in virtual seconds: its
     # real work (validation, reading media) inflated by the scale
     served: float = 0.0
+    # wall-time spans the mock's clock stood still (held while it waited for real work: an
+    # encode, a probe): no virtual time passed in them, so they are nobody's inflation
+    held: Sequence[tuple[float, float]] = ()
 
     @classmethod
     def measure(
@@ -75,8 +78,9 @@ class Clocking:
         sleeps: Sequence[tuple[float, float]] | None,
         reads: Sequence[tuple[float, float]] | None = None,
         steps: Sequence[float] = (),
+        held: Sequence[tuple[float, float]] = (),
     ) -> Clocking:
-        works = _works(entries, steps, sleeps)
+        works = _works(entries, steps, sleeps, held)
         bound = max(works, default=0.0)
         spread = bound - min(works, default=0.0)
         served = max(
@@ -90,7 +94,7 @@ class Clocking:
             ),
             default=0.0,
         )
-        return cls(scale, lag, sleeps, bound, reads, spread, served)
+        return cls(scale, lag, sleeps, bound, reads, spread, served, tuple(held))
 
     def inflation(self, a: dict[str, Any], b: dict[str, Any], *, from_end: bool = False) -> float:
         """Virtual seconds the gap from ``a``'s start (or end) to ``b``'s start shows beyond
@@ -100,10 +104,11 @@ class Clocking:
         start = float((a.get("real_end") if from_end else None) or a["real_start"])
         end = float(b["real_start"])
         if self.sleeps is not None:
-            work = max(0.0, end - start - _slept(self.sleeps, start, end))
+            work = max(0.0, end - start - _covered([*self.sleeps, *self.held], start, end))
         else:
-            served = 0.0 if from_end else max(0.0, float(a.get("real_end") or start) - start)
-            work = served + self.work_bound
+            served_until = float(a.get("real_end") or start)
+            served = 0.0 if from_end else served_until - start - _covered(self.held, start, served_until)
+            work = max(0.0, served) + self.work_bound
         return (self.scale - 1.0) * work
 
     @property
@@ -146,14 +151,23 @@ class Clocking:
         return value - self.shift, value + self.lag
 
 
-def _slept(sleeps: Sequence[tuple[float, float]], start: float, end: float) -> float:
-    return sum(max(0.0, min(e, end) - max(s, start)) for s, e in sleeps)
+def _covered(spans: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    """Wall seconds of ``[start, end]`` inside any of ``spans`` (which may overlap: a client's
+    sleep and a hold of the mock's clock, two holds), each second counted once."""
+    total, reached = 0.0, start
+    for s, e in sorted(spans):
+        s, e = max(s, reached), min(e, end)
+        if e > s:
+            total += e - s
+            reached = e
+    return total
 
 
 def _works(
     entries: Sequence[dict[str, Any]],
     steps: Sequence[float],
     sleeps: Sequence[tuple[float, float]] | None,
+    held: Sequence[tuple[float, float]] = (),
 ) -> list[float]:
     """The wall time the client worked between each response and its next request in the same
     step: its own overhead per reaction. With its sleeps known, every gap counts, less the
@@ -165,11 +179,11 @@ def _works(
             continue
         start, end = float(a["real_end"]), float(b["real_start"])
         if sleeps is not None:
-            works.append(max(0.0, end - start - _slept(sleeps, start, end)))
+            works.append(max(0.0, end - start - _covered([*sleeps, *held], start, end)))
             continue
         if b["operation"] in _WAITED_FOR or a.get("status") == 429 or a.get("code") == 429:
             continue
-        works.append(max(0.0, end - start))
+        works.append(max(0.0, end - start - _covered(held, start, end)))
     return works
 
 

@@ -15,6 +15,7 @@ deadline has passed, so a test can jump seven days ahead in one call.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 import threading
@@ -31,6 +32,8 @@ DEFAULT_EPOCH = 1_790_000_000.0
 # Virtual time never passes 3000-01-01: every timestamp the mock writes (ISO dates, token
 # expiries, render ids) stays representable, so no advance can leave it answering 500s
 LATEST = 32_503_680_000.0
+# Held spans remembered (a few per render poll, download or upload): enough for any scenario
+HELD_SPANS_KEPT = 10_000
 
 
 class ClockError(MockBackendError, ValueError):
@@ -62,6 +65,12 @@ class Clock:
         self._offset = 0.0
         self._holds = 0
         self._held_at: float | None = None  # virtual time stopped there while work is held
+        self._held_since = 0.0  # wall time (time.time) the outermost hold began
+        # wall-time (time.time) spans virtual time stood still, newest last: the suite takes
+        # them out of a client's measured work (they show in no virtual gap)
+        self.held_spans: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=HELD_SPANS_KEPT
+        )
         self._sleepers: set[_Sleeper] = set()
         # the latest any timed sleep woke, in virtual seconds: the machine's scheduling lag times
         # the rate; the compatibility suite counts it as noise in its timing verdicts
@@ -96,6 +105,7 @@ class Clock:
         with self._lock:
             if self._holds == 0 and self.rate is not None:
                 self._held_at = self._now_locked()
+                self._held_since = time.time()
             self._holds += 1
         try:
             yield
@@ -105,6 +115,12 @@ class Clock:
                 if self._holds == 0 and self._held_at is not None:
                     stopped_at, self._held_at = self._held_at, None
                     self._offset -= self._now_locked() - stopped_at
+                    self.held_spans.append((self._held_since, time.time()))
+
+    def held_since(self, wall: float) -> list[tuple[float, float]]:
+        """The wall-time spans (``time.time``) virtual time stood still, from ``wall`` on."""
+        with self._lock:
+            return [(s, e) for s, e in self.held_spans if e >= wall]
 
     def now_ms(self) -> int:
         return int(self.now() * 1000)

@@ -70,6 +70,31 @@ def test_a_subprocess_that_waits_30_s_holds_when_its_overhead_is_steady() -> Non
     assert decide(POLL, None, *clocking.span(value, a, b)) == "pass"
 
 
+@pytest.mark.parametrize("scale", [100.0, 1000.0, 10000.0])
+def test_a_poll_whose_answer_held_the_clock_is_not_counted_as_the_clients_work(
+    scale: float,
+) -> None:
+    # CI's failure, replayed: the mock held its clock for 30 ms while it decided a render's
+    # state (real encoding), so the first poll took 30 ms of wall time and no virtual time. The
+    # journal's gap is then shorter than the wall time times the scale, and taking those 30 ms
+    # off as the client's "work" made a 30 s poller look like a 27 s one.
+    held = 0.03
+    a = entry(0.0, held + 0.002)
+    start_b = a["real_end"] + POLL / scale + 0.005
+    b = entry(start_b, start_b + 0.002)
+    value = (start_b - held) * scale  # virtual time stood still for the held 30 ms
+    sleeps = [(a["real_end"], a["real_end"] + POLL / scale)]
+    blind = Clocking(scale, lag=0.0, sleeps=sleeps)
+    assert decide(POLL, None, *blind.span(value, a, b)) == "fail"  # the bug, without the spans
+    clocking = Clocking(scale, lag=0.0, sleeps=sleeps, held=[(0.001, 0.001 + held)])
+    lo, hi = clocking.span(value, a, b)
+    assert lo == pytest.approx(POLL + 0.007, abs=0.005)
+    assert decide(POLL, None, lo, hi) == "pass"
+    # a subprocess is judged from its served time and its work bound: the hold is taken out
+    loose = Clocking(scale, lag=0.0, sleeps=None, work_bound=0.005, held=[(0.001, 0.001 + held)])
+    assert decide(POLL, None, *loose.span(value, a, b)) == "pass"
+
+
 @pytest.mark.parametrize(
     ("lo", "hi", "expected"),
     [

@@ -37,6 +37,23 @@ def test_holds_nest_and_overlap() -> None:
     assert clock.now() > stopped + 10
 
 
+def test_a_hold_is_remembered_as_one_wall_span_for_the_suite() -> None:
+    # the compatibility suite takes these spans out of a client's measured work: no virtual
+    # time passed in them, so they inflate no gap
+    clock = Clock(1000.0)
+    before = time.time()
+    with clock.held():
+        with clock.held():  # a nested hold is part of the same span
+            time.sleep(0.02)
+        time.sleep(0.01)
+    after = time.time()
+    (span,) = clock.held_since(before)
+    assert before <= span[0] < span[1] <= after
+    assert span[1] - span[0] >= 0.03
+    assert clock.held_since(after + 1) == []
+    assert Clock(None).held_since(0) == []  # a manual clock never stops: nothing to remember
+
+
 def test_holds_from_threads_release_only_when_all_end() -> None:
     clock = Clock(1000.0)
     entered, release = threading.Barrier(3), threading.Event()

@@ -107,7 +107,9 @@ class Clocking:
             work = max(0.0, end - start - _covered([*self.sleeps, *self.held], start, end))
         else:
             served_until = float(a.get("real_end") or start)
-            served = 0.0 if from_end else served_until - start - _covered(self.held, start, served_until)
+            served = (
+                0.0 if from_end else served_until - start - _covered(self.held, start, served_until)
+            )
             work = max(0.0, served) + self.work_bound
         return (self.scale - 1.0) * work
 

@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the admin token from FILE (its first line)",
     )
     serve.add_argument(
+        "--encoder",
+        choices=["process", "thread"],
+        default="process",
+        help="where renders are encoded: a child process each, at a lower CPU priority "
+        "(default: the server's answers never wait for an encode), or a thread of the server",
+    )
+    serve.add_argument(
         "--tokens-per-ip",
         type=int,
         default=10,
@@ -173,6 +180,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         event_shape=args.event_shape,
         admin_token=admin_token(args),
         tokens_per_ip=args.tokens_per_ip,
+        encoder=args.encoder,
     )
 
 

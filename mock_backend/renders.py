@@ -10,9 +10,10 @@ clock moved by 60 s shows the job 60 s older. How fast the machine encodes never
 lifecycle: on a loaded machine, or on a scaled clock (1000x), virtual time outruns the real
 encode, and the job is still `completed` at its due time.
 
-The real encode starts at submit, in a worker thread (`engine`, `render_engine.render` unless a
-test injects another). What needs its file waits for it, in real time, bounded by
-``Settings.render_wait_seconds``, without blocking the event loop:
+The real encode starts at submit, from a worker thread, in a child process
+(`encoder_process.ProcessEngine`; ``Settings.encoder`` "thread" runs `render_engine.render` in
+the thread itself, and a test may inject another engine). What needs its file waits for it, in
+real time, bounded by ``Settings.render_wait_seconds``, without blocking the event loop:
 
 - the downloads (the operation and the CDN URL) stream the file once it is written; an encode
   that failed (an engine bug, an I/O error) or that is still running when the wait runs out
@@ -39,6 +40,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .clock import Clock
+from .encoder_process import ProcessEngine
 from .errors import ApiError
 from .randomness import Randomness
 from .render_engine import RenderError, RenderJob, RenderResult, check, render
@@ -68,13 +70,15 @@ class Renders:
         settings: Settings,
         folder: Path,
         *,
-        engine: Engine = render,
+        engine: Engine | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.rng = rng
         self.settings = settings
         self.folder = folder
+        if engine is None:
+            engine = ProcessEngine() if settings.encoder == "process" else render
         self.engine = engine  # replaceable, so tests can hold back or break the encoder
         self.wait_seconds = settings.render_wait_seconds  # tests may shorten it
         self._pool = ThreadPoolExecutor(

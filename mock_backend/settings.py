@@ -37,6 +37,9 @@ class Settings:
     render_pending_seconds: tuple[float, float] = (1.0, 5.0)
     render_failure_rate: float = 0.0
     render_workers: int = 2
+    # where encodes run: "process" (a child process each, at a lower priority: the server's
+    # answers never wait for an encode's GIL) or "thread" (in the server's process)
+    encoder: Literal["process", "thread"] = "process"
     # wall seconds a completed render's first poll and its downloads wait for the real encode
     # (the lifecycle follows the clock alone; the file may still be being written)
     render_wait_seconds: float = 100.0

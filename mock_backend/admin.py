@@ -27,7 +27,7 @@ from .json_text import JsonRejected
 from .limits import read_body
 from .redact import redact_text
 from .scenarios import CATALOGUE
-from .stream import StreamFaults
+from .stream import InvalidStreamConfig, StreamFaults
 
 __all__ = ["admin_routes"]
 
@@ -158,18 +158,10 @@ async def session_faults(request: Request, backend: Backend, body: dict[str, Any
         if shape not in ("adk", "legacy"):
             raise ApiError(422, "body.shape: adk or legacy", data={"field": "body.shape"})
         backend.session_shapes[session_id] = shape
-    known = {f.name for f in dataclasses.fields(StreamFaults)}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise ApiError(
-            422,
-            f"body: unknown fault fields {unknown}; known: {sorted(known)}",
-            data={"field": f"body.{unknown[0]}"},
-        )
     try:
-        faults = StreamFaults(**body)
-    except TypeError as exc:
-        raise ApiError(422, f"body: {exc}", data={"field": "body"}) from None
+        faults = StreamFaults.from_dict(body)
+    except InvalidStreamConfig as exc:
+        raise ApiError(422, str(exc), data={"field": "body"}) from None
     (backend.next_run_faults if once else backend.session_faults)[session_id] = faults
     return {
         "session_id": session_id,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ApiError
+from .stream import InvalidStreamConfig, StreamFaults
 
 __all__ = ["Effect", "Match", "RequestFacts", "Respond", "Rule", "RuleError", "rule_from_dict"]
 
@@ -209,6 +210,11 @@ def rule_from_dict(raw: Any, rule_id: str, *, operations: set[str]) -> Rule:
     bad = [e for e in respond.effects if e not in EFFECTS]
     if bad:
         raise RuleError(f"unknown effects {bad}; known: {list(EFFECTS)}", "body.respond.effects")
+    if respond.stream is not None:
+        try:  # checked now: a misspelt fault would otherwise fail the run it matches
+            StreamFaults.from_dict(respond.stream, "respond.stream")
+        except InvalidStreamConfig as exc:
+            raise RuleError(str(exc), "body.respond.stream") from None
     if respond.delay < 0:
         raise RuleError("respond.delay is virtual seconds, >= 0", "body.respond.delay")
     times = raw.get("times", 1)

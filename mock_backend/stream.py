@@ -23,6 +23,7 @@ a run sends depends on timing, so sharing the agent's rng would let timing leak 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 import string
@@ -118,6 +119,23 @@ class StreamFaults:
     error_at_event: int | None = None  # an error event instead of this one; the run fails
     error_message: str = "The agent run failed: internal error"
     buffered: bool = False  # nothing reaches the listener until the run ends, then all at once
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str = "body") -> StreamFaults:
+        """From JSON (the control API, a rule's ``respond.stream``): an unknown field or a
+        value of the wrong type is an `InvalidStreamConfig` naming it."""
+        if not isinstance(raw, dict):
+            raise InvalidStreamConfig(f"{where}: an object of stream faults, got {raw!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise InvalidStreamConfig(
+                f"{where}: unknown fault fields {unknown}; known: {sorted(known)}"
+            )
+        try:
+            return cls(**raw)
+        except InvalidStreamConfig as exc:
+            raise InvalidStreamConfig(f"{where}: {exc}") from None
 
     def __post_init__(self) -> None:
         _number(self, "heartbeats_only_for")

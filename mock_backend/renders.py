@@ -34,12 +34,13 @@ import asyncio
 import contextlib
 import shutil
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .clock import Clock
+from .encode_queue import EncodeQueue
 from .encoder_process import ProcessEngine
 from .errors import ApiError
 from .randomness import Randomness
@@ -81,9 +82,7 @@ class Renders:
             engine = ProcessEngine() if settings.encoder == "process" else render
         self.engine = engine  # replaceable, so tests can hold back or break the encoder
         self.wait_seconds = settings.render_wait_seconds  # tests may shorten it
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, settings.render_workers), thread_name_prefix="nemo-render"
-        )
+        self._queue = EncodeQueue(settings.render_workers)
         # encodes whose outcome no request has noted on its record yet
         self._encodes: dict[str, Future[RenderResult]] = {}
         self._submitted: dict[str, int] = {}
@@ -191,7 +190,9 @@ class Renders:
                 raise _Stopped(record.render_id)  # the engine removes its partial file
 
         job.out_path.parent.mkdir(parents=True, exist_ok=True)
-        self._encodes[record.render_id] = self._pool.submit(self.engine, job, progress)
+        self._encodes[record.render_id] = self._queue.submit(
+            record.render_id, self.engine, job, progress
+        )
 
     # -- the lifecycle: the clock alone ------------------------------------------------------
 
@@ -275,6 +276,7 @@ class Renders:
         future = self._encodes.get(record.render_id)
         if future is None:
             return  # noted already
+        self._queue.hurry(record.render_id)  # somebody waits for this one: it goes next
         # virtual time stops while the file is written: it must never outrun real work
         with self.clock.held(), contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.wait_seconds):
@@ -336,7 +338,7 @@ class Renders:
 
     def close(self) -> None:
         self._generation += 1  # else the interpreter's exit would wait for a long encode
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._queue.shutdown()
 
 
 def _progress(record: RenderRecord, at: float) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from contract.fuzzing import count_reach
+from contract.fuzzing import count_reach, walked_links
 from contract.provider import behaviour_checks, fetch_token, run_provider, run_schemathesis
 from mock_backend.app import create_app
 from mock_backend.envelope import ok
@@ -55,8 +55,21 @@ def test_provider_passes_the_live_mock(
     # the summary says how many cases each got
     assert "2xx per operation: " in out
     assert "never answered with a 2xx" not in out, out
-    reach = count_reach(tmp_path / "schemathesis.har")
-    assert all(reach.ok[op] for op in load_spec().operations), reach
+    reached = {
+        op
+        for har in tmp_path.glob("schemathesis-*.har")
+        for op, n in count_reach(har).ok.items()
+        if n
+    }
+    assert reached == set(load_spec().operations)
+    # the stateful passes walk the contract's links, the session chain's included, and say
+    # which they never walked
+    assert "links walked: " in out
+    walked = {
+        link for ndjson in tmp_path.glob("schemathesis-*.ndjson") for link in walked_links(ndjson)
+    }
+    starts = ("/api/auth/anonymous-token -> ", "/api/tasks/me/with-session/nemo_agent -> ")
+    assert any(link.split(" ", 1)[1].startswith(starts) for link in walked), walked
     junit = (tmp_path / "provider-junit.xml").read_text()
     assert 'failures="0"' in junit
     assert 'name="stream_events"' in junit
@@ -75,6 +88,6 @@ def test_schemathesis_catches_the_same_break_with_a_clear_message(
         token = fetch_token(http)
     result = run_schemathesis(broken, token, tmp_path, 5, "http200", operations=["getCredits"])
     assert not result.passed
-    log = (tmp_path / "schemathesis.log").read_text()
+    log = (tmp_path / "schemathesis-fuzz.log").read_text()
     assert "Response violates schema" in log
     assert '{"available":100,"total":100}' in log  # the offending body, shown as received

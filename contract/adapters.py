@@ -215,14 +215,14 @@ class _MockTime:
         self.reads: list[tuple[float, float]] = []  # (wall, virtual) of each clock reading
 
     def now(self) -> float:
-        now = self._clock.now()
-        self.reads.append((time.time(), now))
+        wall, now = self._clock.stamp()  # one instant, on the journal's time base
+        self.reads.append((wall, now))
         return now
 
     def sleep(self, seconds: float) -> None:
         self._watch.check()
         if seconds > 0:
-            started = time.time()
+            started = self._clock.wall()
             time.sleep(seconds / self._scale)
             # what it asked for, not what it got: a sleep overshot on a busy machine is noise
             # (a late poll), not the client's intent

@@ -205,8 +205,8 @@ def _run_once(
     limits: Limits,
 ) -> ScenarioResult:
     started = time.monotonic()
-    started_wall = time.time()
     target = _Target(scenario, seed, scale, live=isinstance(adapter, SubprocessAdapter))
+    started_wall = target.clock.wall()
     home = Path(tempfile.mkdtemp(prefix=f"nemo-contract-{scenario.id}-"))
     try:
         book = target.backend.scenarios
@@ -274,7 +274,8 @@ def _run_once(
                 # the most of that virtual time real work may account for: every wall second
                 # of the step the client was not seen sleeping, times the scale
                 slept = sum(end - start for start, end in result.sleeps or [])
-                held = sum(e - s for s, e in target.clock.held_since(time.time() - result.wall))
+                since = target.clock.wall() - result.wall
+                held = sum(e - s for s, e in target.clock.held_since(since))
                 killed_noise = max(0.0, scale - 1.0) * max(0.0, result.wall - slept - held)
             codes.append(result.exit_code)
             stdout.append(result.stdout)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -205,9 +204,10 @@ class Journal:
             user_id=None,
             client_id=None,
             session_id=None,
-            virtual_start=self.clock.now(),
-            real_start=time.time(),
+            virtual_start=0.0,
+            real_start=0.0,
         )
+        entry.real_start, entry.virtual_start = self.clock.stamp()
         with self._lock:
             if len(self._entries) == self.limit:  # maxlen drops the oldest: uncount it
                 self._let_go(self._entries[0])
@@ -335,8 +335,7 @@ class JournalMiddleware:
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         finally:
-            entry.virtual_end = journal.clock.now()
-            entry.real_end = time.time()
+            entry.real_end, entry.virtual_end = journal.clock.stamp()
             if sse is not None and sse.pending:
                 entry.note("stream ended inside an event (cut)")
                 entry.event(entry.virtual_end, sse.rest())

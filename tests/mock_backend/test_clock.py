@@ -83,3 +83,25 @@ def test_advance_moves_a_held_clock() -> None:
         stopped = clock.now()
         assert clock.advance(60) == stopped + 60
         assert clock.now() == stopped + 60
+
+
+def test_a_stamp_is_one_instant_in_wall_and_virtual_time() -> None:
+    # the journal stamps each request with both, and the suite sets one against the other: at
+    # 1000x, a thread switch between two separate readings would be seconds of virtual time
+    clock = Clock(1000.0)
+    busy = threading.Event()
+
+    def spin() -> None:
+        while not busy.is_set():
+            sum(range(1000))
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        stamps = [clock.stamp() for _ in range(2000)]
+    finally:
+        busy.set()
+        thread.join()
+    origins = [virtual - 1000.0 * wall for wall, virtual in stamps]
+    assert max(origins) - min(origins) < 0.01  # virtual = origin + 1000 x wall, exactly
+    assert abs(clock.wall() - time.time()) < 0.5  # the wall base is the epoch's

@@ -343,8 +343,9 @@ def run_provider(
             except (ProviderFailure, httpx.HTTPError, KeyError, ValueError) as exc:
                 results.append(CheckResult("fuzzing_setup", False, str(exc), 0.0))
         print(
-            f"running schemathesis (every phase, every check, {max_examples} examples per "
-            f"operation, seed {seed})…",
+            "running schemathesis, every check, in three passes (examples, coverage and fuzzing "
+            "on the prepared objects; stateful along the links; stateful from the session "
+            f"chain), {max_examples} examples per operation, seed {seed}…",
             file=sys.stderr,
             flush=True,
         )

@@ -11,16 +11,18 @@ from mock_backend.encode_queue import EncodeQueue
 
 def test_a_waited_for_encode_jumps_the_queue() -> None:
     queue = EncodeQueue(1)
-    gate, order = threading.Event(), []
+    gate, started, order = threading.Event(), threading.Event(), []
 
     def encode(name: str) -> str:
         if name == "first":
+            started.set()
             gate.wait(10)  # the one worker is busy while the others queue up
         order.append(name)
         return name
 
     futures = {n: queue.submit(n, encode, n) for n in ("first", "a", "b", "c", "waited")}
-    assert queue.queued[-1] == "waited"
+    assert started.wait(10)  # "first" has left the queue: the worker runs it
+    assert queue.queued == ["a", "b", "c", "waited"]
     queue.hurry("waited")  # a download of "waited" is waiting
     assert queue.queued[0] == "waited"
     gate.set()

@@ -104,4 +104,3 @@ def test_a_stamp_is_one_instant_in_wall_and_virtual_time() -> None:
         thread.join()
     origins = [virtual - 1000.0 * wall for wall, virtual in stamps]
     assert max(origins) - min(origins) < 0.01  # virtual = origin + 1000 x wall, exactly
-    assert abs(clock.wall() - time.time()) < 0.5  # the wall base is the epoch's

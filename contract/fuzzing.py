@@ -244,7 +244,8 @@ def run_schemathesis(
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     outcome = _Outcome()
-    for step in _passes(operations, fixtures):
+    passes = _passes(operations, fixtures)
+    for step in passes:
         _run_pass(step, base_url, token, out, max_examples, error_status, fixtures, seed, outcome)
     selected = operations or sorted(load_spec().operations)
     detail = outcome.failed_tail
@@ -254,7 +255,7 @@ def run_schemathesis(
         detail += f"2xx per operation: {reach.line(selected)}\n"
         if never:
             detail += f"never answered with a 2xx (not tested in depth): {', '.join(never)}\n"
-    if any(step.links for step in _passes(operations, fixtures)):
+    if any(step.links for step in passes):
         declared = declared_links()
         missed = [name for name in declared if name not in outcome.walked]
         inferred = len(outcome.walked - set(declared))

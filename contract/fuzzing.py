@@ -76,8 +76,11 @@ def prepare(api: Api, *, timeout: float = 180.0, poll: float = 0.2) -> Fixtures:
     return Fixtures(sid, api.task_ids[sid], draft, completed, running)
 
 
-def _operations_config(fixtures: Fixtures) -> str:
-    """``[[operations]]`` entries that point each id parameter at a fixture."""
+PINNABLE = ("getSessionState", "uploadFiles", "getRender", "downloadRender")
+
+
+def _operations_config(fixtures: Fixtures, pinned: tuple[str, ...] = PINNABLE) -> str:
+    """``[[operations]]`` entries that point each id parameter of `pinned` at a fixture."""
     by_operation: dict[str, dict[str, str]] = {
         "getSessionState": {"path.session_id": fixtures.session_id},
         "uploadFiles": {"path.session_id": fixtures.session_id},
@@ -86,6 +89,8 @@ def _operations_config(fixtures: Fixtures) -> str:
     }
     lines = []
     for operation, values in by_operation.items():
+        if operation not in pinned:
+            continue
         pairs = ", ".join(f'"{k}" = "{v}"' for k, v in values.items())
         lines += [
             "",
@@ -148,11 +153,14 @@ def _code(entry: dict[str, Any]) -> int | None:
     return code if isinstance(code, int) else None
 
 
-# The session chain: schemathesis (4.32) starts a stateful scenario only at operations its
-# dependency analysis deems likely to succeed with random data, and as long as any is selected
-# (here uploadFiles and submitRender) never at the others; the anonymous token ("consumes" an
-# X-Client-Id nothing produces) and the session ("consumes" a Task) are never roots, so the links
-# leaving them are never walked. A second stateful pass over this chain alone starts there.
+# Where a stateful scenario starts: schemathesis (4.32, `classify_root_transitions`) starts one
+# only at operations with a link leaving them inside the selection, and among those only at the
+# "reliable" ones (a POST, or a GET without path parameters, that consumes nothing no selected
+# operation produces) as long as there is any. With every operation selected, uploadFiles and
+# submitRender are the only roots: the anonymous token ("consumes" an X-Client-Id nothing
+# produces), the session ("consumes" a Task), the state and the poll (GETs of one object) never
+# start a scenario, so the links leaving them are never walked. Smaller selections make them the
+# roots: the session chain alone, and one pair per link that no chain from a root reaches.
 SESSION_CHAIN = [
     "createAnonymousToken",
     "createSession",
@@ -161,6 +169,14 @@ SESSION_CHAIN = [
     "createClaimToken",
     "getCredits",
 ]
+# (name, operations, operations whose ids point at the fixtures): in each, the first operation is
+# the only one with a link inside the selection, so every scenario starts there; a pinned state
+# has a ready draft to render and a pinned poll a completed render to download
+LINK_PAIRS = [
+    ("upload-link", ["createSession", "uploadFiles"], ()),
+    ("render-link", ["getSessionState", "submitRender"], ("getSessionState",)),
+    ("download-link", ["getRender", "downloadRender"], ("getRender",)),
+]
 
 
 @dataclass(frozen=True)
@@ -168,21 +184,38 @@ class _Pass:
     name: str
     phases: str | None  # None: every phase
     operations: list[str] | None = None  # None: every operation
-    pinned: bool = False  # ids pointed at the fixtures ([[operations]] parameters)
+    pinned: tuple[str, ...] = ()  # operations whose ids point at the fixtures ([[operations]])
     links: bool = False  # stateful: record which links were walked (NDJSON events)
+    about: str = ""  # what the pass is for, in the progress line
 
 
 def _passes(operations: list[str] | None, fixtures: Fixtures | None) -> list[_Pass]:
     if operations:  # links leave the selection: the stateful phase has nothing to walk
-        return [_Pass("fuzz", "examples,coverage,fuzzing", operations, fixtures is not None)]
+        pinned = PINNABLE if fixtures is not None else ()
+        return [_Pass("fuzz", "examples,coverage,fuzzing", operations, pinned, about="fuzzing")]
     if fixtures is None:
-        return [_Pass("all", None, links=True)]
+        return [_Pass("all", None, links=True, about="every phase")]
     # pinned ids feed the fuzzing; in the stateful phase they would override the ids the links
     # carry, so the links run unpinned (the hooks still point half the cases at the fixtures)
     return [
-        _Pass("fuzz", "examples,coverage,fuzzing", pinned=True),
-        _Pass("links", "stateful", links=True),
-        _Pass("session-links", "stateful", SESSION_CHAIN, links=True),
+        _Pass(
+            "fuzz",
+            "examples,coverage,fuzzing",
+            pinned=PINNABLE,
+            about="examples, coverage and fuzzing on the prepared objects",
+        ),
+        _Pass("links", "stateful", links=True, about="stateful along the links"),
+        _Pass(
+            "session-links",
+            "stateful",
+            SESSION_CHAIN,
+            links=True,
+            about="stateful from the session chain",
+        ),
+        *(
+            _Pass(name, "stateful", ops, pins, links=True, about=f"stateful from {ops[0]}")
+            for name, ops, pins in LINK_PAIRS
+        ),
     ]
 
 
@@ -245,7 +278,12 @@ def run_schemathesis(
     started = time.monotonic()
     outcome = _Outcome()
     passes = _passes(operations, fixtures)
-    for step in passes:
+    for number, step in enumerate(passes, 1):
+        print(
+            f"  pass {number} of {len(passes)}: {step.about} ({step.name})…",
+            file=sys.stderr,
+            flush=True,
+        )
         _run_pass(step, base_url, token, out, max_examples, error_status, fixtures, seed, outcome)
     selected = operations or sorted(load_spec().operations)
     detail = outcome.failed_tail
@@ -289,7 +327,7 @@ def _run_pass(
         CONFIG.read_text(encoding="utf-8")
         + '\n[headers]\nAuthorization = "Bearer ${NEMO_PROVIDER_TOKEN}"\n'
         + "".join(f'{k} = "{v}"\n' for k, v in ATTRIBUTION.items())
-        + (_operations_config(fixtures) if fixtures and step.pinned else ""),
+        + (_operations_config(fixtures, step.pinned) if fixtures and step.pinned else ""),
         encoding="utf-8",
     )
     har, ndjson = stem.with_suffix(".har"), stem.with_suffix(".ndjson")

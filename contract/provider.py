@@ -343,9 +343,8 @@ def run_provider(
             except (ProviderFailure, httpx.HTTPError, KeyError, ValueError) as exc:
                 results.append(CheckResult("fuzzing_setup", False, str(exc), 0.0))
         print(
-            "running schemathesis, every check, in three passes (examples, coverage and fuzzing "
-            "on the prepared objects; stateful along the links; stateful from the session "
-            f"chain), {max_examples} examples per operation, seed {seed}…",
+            f"running schemathesis, every check, {max_examples} examples per operation and "
+            f"phase, seed {seed}…",
             file=sys.stderr,
             flush=True,
         )

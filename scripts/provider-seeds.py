@@ -3,7 +3,9 @@
 A provider run must hold on any seed of the mock (its draws: silent closes, render times,
 failures) and of schemathesis (its generated cases). This starts one mock per mock seed, as a
 user would (`nemo-mock serve --seed S`), runs the provider once per schemathesis seed, and
-prints one line per run plus a summary; it exits 1 if any run failed, with where its log is.
+prints one line per run plus a summary. A run counts as failed if the provider failed, if an
+operation never got a 2xx or if a link of the contract was never walked; the script exits 1 if
+any run failed, with where its log is.
 
     .venv/bin/python scripts/provider-seeds.py                 # mock seeds 1-10 x st seeds 1-2
     .venv/bin/python scripts/provider-seeds.py --mock-seeds 3 --st-seeds 1 --max-examples 5
@@ -105,12 +107,15 @@ def main() -> int:
                 count = re.search(r"(\d+) generated, (\d+) passed", text)
                 cases += int(count.group(1)) if count else 0
                 never = "never answered with a 2xx" in text
-                verdict = "pass" if done.returncode == 0 and not never else "FAIL"
+                links = re.search(r"links walked: (\d+ of the contract's \d+)", text)
+                unwalked = "links never walked" in text or links is None
+                verdict = "pass" if done.returncode == 0 and not (never or unwalked) else "FAIL"
                 if verdict == "FAIL":
                     failed.append(f"mock seed {mock_seed}, st seed {st_seed}: {report}")
                 print(
                     f"  mock seed {mock_seed:>2}  st seed {st_seed}  {verdict}  "
                     f"{count.group(0) if count else 'no count'}  "
+                    f"links {links.group(1) if links else '?'}  "
                     f"{time.monotonic() - t0:.0f} s",
                     flush=True,
                 )

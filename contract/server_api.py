@@ -13,8 +13,6 @@ from typing import Any
 
 import httpx
 
-from mock_backend.samples import make_song
-
 __all__ = [
     "ATTRIBUTION",
     "Api",
@@ -96,6 +94,8 @@ class Api:
 
     def session_with_song(self) -> tuple[str, dict[str, Any]]:
         """A new session with a 3 s song uploaded: its id and the upload's record."""
+        from mock_backend.samples import make_song  # the media stack, when needed
+
         sid = self.session()
         with tempfile.TemporaryDirectory() as folder:
             song = Path(folder) / "song.mp3"

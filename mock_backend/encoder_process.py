@@ -25,7 +25,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .render_engine import RenderError, RenderJob, RenderResult, render
+from .render_jobs import RenderError, RenderJob, RenderResult
 
 __all__ = ["ProcessEngine"]
 
@@ -110,6 +110,8 @@ def _encode(job: RenderJob, conn: Connection, niceness: int) -> None:
         if conn.poll() and conn.recv() == "stop":
             raise _StopRequested
         conn.send(("progress", fraction))
+
+    from .render_engine import render  # preloaded by the fork server: no cost per encode
 
     try:
         result = render(job, report)

@@ -11,15 +11,23 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Literal
+from pathlib import Path
 
 import av
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
-from .errors import MockBackendError
+from .file_kinds import (
+    CONTENT_TYPES,
+    SUPPORTED_EXTENSIONS,
+    FileType,
+    MediaInfo,
+    UnsupportedMedia,
+    expected_type,
+    extension_of,
+    extension_supported,
+)
 
 __all__ = [
     "CONTENT_TYPES",
@@ -33,32 +41,6 @@ __all__ = [
     "probe",
 ]
 
-FileType = Literal["video", "audio", "image"]
-
-# The formats the documents list, plus flac (x-assumed: the music skill prefers it).
-_FAMILIES: dict[str, FileType] = {
-    **dict.fromkeys(("mp4", "mov", "avi", "webm", "mkv"), "video"),
-    **dict.fromkeys(("jpg", "jpeg", "png", "gif", "webp"), "image"),
-    **dict.fromkeys(("mp3", "wav", "m4a", "aac", "flac"), "audio"),
-}
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(_FAMILIES)
-CONTENT_TYPES: dict[str, str] = {
-    "mp4": "video/mp4",
-    "mov": "video/quicktime",
-    "avi": "video/x-msvideo",
-    "webm": "video/webm",
-    "mkv": "video/x-matroska",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "mp3": "audio/mpeg",
-    "wav": "audio/wav",
-    "m4a": "audio/mp4",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-}
 _IMAGE_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP"})
 # FFmpeg demuxers that read still pictures: such a file is an image, never a video.
 _STILL_DEMUXERS = frozenset({"image2", "gif", "apng", "webp"})
@@ -69,51 +51,9 @@ _ESTIMATED_DURATION = frozenset({"aac"})
 _CHUNK = 1 << 20
 
 
-class UnsupportedMedia(MockBackendError):
-    """A file whose extension is not supported, or whose content is not what it claims."""
-
-    def __init__(self, filename: str, reason: str) -> None:
-        super().__init__(f"{filename}: {reason}")
-        self.filename = filename
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    filename: str
-    file_type: FileType
-    duration: float | None
-    width: int | None
-    height: int | None
-    fps: float | None
-    hash: str
-    size: int
-    content_type: str
-    # FFmpeg demuxer name (e.g. "mov,mp4,m4a,3gp,3g2,mj2") or Pillow format (e.g. "PNG")
-    container: str
-    video_codec: str | None = None
-    audio_codec: str | None = None
-    sample_rate: int | None = None
-    channels: int | None = None
-    bit_rate: int | None = None
-
-
 def _why(exc: Exception) -> str:
     # FFmpeg's message without the file name: the text reaches API clients, the path must not.
     return str(getattr(exc, "strerror", None) or type(exc).__name__)
-
-
-def _extension(filename: str) -> str:
-    return PurePosixPath(filename).suffix.lower().lstrip(".")
-
-
-def extension_supported(filename: str) -> bool:
-    return _extension(filename) in SUPPORTED_EXTENSIONS
-
-
-def expected_type(filename: str) -> FileType | None:
-    """The family the extension claims, or None for an unsupported extension."""
-    return _FAMILIES.get(_extension(filename))
 
 
 def _hash(path: Path) -> tuple[str, int]:
@@ -132,8 +72,8 @@ def probe(path: Path, filename: str) -> MediaInfo:
     Raises `UnsupportedMedia` for an unsupported extension, content that cannot be opened or
     decoded, or content of another family than the extension's.
     """
-    ext = _extension(filename)
-    family = _FAMILIES.get(ext)
+    ext = extension_of(filename)
+    family = expected_type(filename)
     if family is None:
         supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
         raise UnsupportedMedia(filename, f"unsupported file type {ext!r}; supported: {supported}")

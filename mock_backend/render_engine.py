@@ -35,15 +35,22 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 import av
 import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from .errors import MockBackendError
 from .media import UnsupportedMedia, decode_audio, expected_type
+from .render_jobs import (
+    CONTENT_TYPES,
+    OutputFormat,
+    RenderError,
+    RenderJob,
+    RenderPlan,
+    RenderResult,
+)
 from .spec import load_spec
 
 __all__ = [
@@ -56,12 +63,10 @@ __all__ = [
     "render",
 ]
 
-OutputFormat = Literal["mp4", "mp3"]
 RGB = npt.NDArray[np.uint8]
 Samples = npt.NDArray[np.float32]
 
 SAMPLE_RATE = 44100
-CONTENT_TYPES: dict[str, str] = {"mp4": "video/mp4", "mp3": "audio/mpeg"}
 _DEFAULT_FPS = 2.0
 # the contract's bounds (its schemas Draft, Segment and DraftMeta state them)
 _SCHEMAS = load_spec().document["components"]["schemas"]
@@ -83,35 +88,6 @@ _AUDIO_KINDS = frozenset({"audio", "video", "generated"})  # generated: music ma
 _NEEDS_SRC = frozenset({"image", "video", "waveform", "audio"})
 # FreeType faces share one library handle in Pillow; drawing text is serialised across renders.
 _FONT_LOCK = threading.Lock()
-
-
-class RenderError(MockBackendError):
-    """A draft that cannot be rendered; the message says why."""
-
-
-@dataclass(frozen=True)
-class RenderJob:
-    draft: Mapping[str, Any]
-    media: Mapping[str, Path]  # a segment's ``m.src`` -> the uploaded file
-    output_format: OutputFormat
-    out_path: Path
-    quality: str | None = None
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    path: Path
-    duration: float
-    size: int
-    content_type: str
-
-
-@dataclass(frozen=True)
-class RenderPlan:
-    """What a renderable job will produce, known before a frame is encoded."""
-
-    duration: float  # seconds: the draft's ``d`` (or its last segment's end), as the file lasts
-    content_type: str
 
 
 @dataclass(frozen=True)

@@ -44,19 +44,27 @@ from .encode_queue import EncodeQueue
 from .encoder_process import ProcessEngine
 from .errors import ApiError
 from .randomness import Randomness
-from .render_engine import RenderError, RenderJob, RenderResult, check, render
+from .render_jobs import CONTENT_TYPES, RenderError, RenderJob, RenderResult
 from .settings import Settings
 from .store import RenderRecord, SessionRecord, Store
 
 __all__ = ["Engine", "Renders"]
 
-CONTENT_TYPES = {"mp4": "video/mp4", "mp3": "audio/mpeg"}
 SLOW_RENDER_SECONDS = (250.0, 290.0)  # slow, yet done within 10 polls 30 s apart
 FINISHED = ("completed", "failed")
 
 # the render engine's signature: the job, and a progress callback that may raise to stop it
 Engine = Callable[[RenderJob, Callable[[float], None]], RenderResult]
 
+
+
+def _encode_in_thread(
+    job: RenderJob, progress: Callable[[float], None] | None = None
+) -> RenderResult:
+    """``Settings.encoder`` "thread": `render_engine.render` in the server's own process."""
+    from .render_engine import render  # the media stack loads on first use
+
+    return render(job, progress)
 
 class _Stopped(Exception):
     """Raised from the progress callback to stop an encode whose job was cancelled or reset."""
@@ -79,7 +87,7 @@ class Renders:
         self.settings = settings
         self.folder = folder
         if engine is None:
-            engine = ProcessEngine() if settings.encoder == "process" else render
+            engine = ProcessEngine() if settings.encoder == "process" else _encode_in_thread
         self.engine = engine  # replaceable, so tests can hold back or break the encoder
         self.wait_seconds = settings.render_wait_seconds  # tests may shorten it
         self._queue = EncodeQueue(settings.render_workers)
@@ -139,6 +147,8 @@ class Renders:
         if record.fail_reason is None:
             try:
                 with self.clock.held():  # reading the media is real work: time waits
+                    from .render_engine import check  # the media stack loads on first use
+
                     record.duration = check(job).duration
             except RenderError as exc:
                 # refused as the job starts, as a render node would: decided now, so a job

@@ -23,12 +23,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .clock import Clock
 from .errors import ApiError
-from .media import (
+from .file_kinds import (
     SUPPORTED_EXTENSIONS,
     UnsupportedMedia,
     expected_type,
     extension_supported,
-    probe,
 )
 from .store import UploadRecord
 
@@ -222,6 +221,8 @@ async def store_received(
     received: list[ReceivedFile], file_ids: list[str], base_url: str, *, clock: Clock
 ) -> list[UploadRecord]:
     """Measure each received file (off the event loop) and turn it into an upload record."""
+    from .media import probe  # the media stack loads with the first upload
+
     records = []
     for item, file_id in zip(received, file_ids, strict=True):
         try:

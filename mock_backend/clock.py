@@ -140,9 +140,6 @@ class Clock:
         with self._lock:
             return [(s, e) for s, e in self.held_spans if e >= wall]
 
-    def now_ms(self) -> int:
-        return int(self.now() * 1000)
-
     def advance(self, seconds: float) -> float:
         """Move virtual time forward; returns the new virtual time."""
         if not math.isfinite(seconds) or seconds < 0:
@@ -164,10 +161,6 @@ class Clock:
         for sleeper in sleepers:  # each re-checks its own deadline and sleeps on if early
             _wake(sleeper)
         return now
-
-    def to_wall(self, virtual_seconds: float) -> float | None:
-        """Wall seconds that ``virtual_seconds`` take, or None on a manual clock."""
-        return None if self.rate is None else virtual_seconds / self.rate
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of virtual time (woken early by `advance`).

@@ -37,10 +37,7 @@ def error_body(error: ApiError) -> dict[str, Any]:
     """The envelope, with any token a message or field would echo (a token sent as a session
     id, or in a path that matched nothing) replaced by its fingerprint: an error answer never
     repeats a secret, to a log or to whoever reads it."""
-    data = dict(error.data) if isinstance(error.data, dict) else error.data
-    if error.field:
-        data = {**(data or {}), "field": error.field}
-    return {"code": error.code, "message": redact_text(error.message), "data": redact(data)}
+    return {"code": error.code, "message": redact_text(error.message), "data": redact(error.data)}
 
 
 def error_response(

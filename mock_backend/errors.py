@@ -36,12 +36,11 @@ class ApiError(MockBackendError):
     error-status profile at response time.
     """
 
-    def __init__(self, code: int, message: str, *, data: Any = None, field: str | None = None):
+    def __init__(self, code: int, message: str, *, data: Any = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.data = data
-        self.field = field
 
 
 class StreamCut(MockBackendError):

@@ -298,13 +298,6 @@ class ScenarioBook:
             self._rules = [r for r in self._rules if not r.exhausted]
             return fired
 
-    def near_misses(self, facts: RequestFacts) -> list[dict[str, Any]]:
-        with self._lock:
-            return [
-                {"rule": r.id, "name": r.name, "difference": redact(r.difference(facts))}
-                for r in self._rules
-            ]
-
     def active(self) -> list[dict[str, Any]]:
         with self._lock:
             return [redact(r.public()) for r in self._rules]

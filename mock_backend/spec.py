@@ -7,7 +7,6 @@ scopes, the SSE event schema) comes from `openapi.yaml` through this module.
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -62,14 +61,6 @@ class Operation:
     scope: str | None
     body_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # media type → schema
     body_required: bool = False
-
-    @property
-    def starlette_path(self) -> str:
-        return self.path
-
-    @property
-    def path_regex(self) -> re.Pattern[str]:
-        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path) + "$")
 
 
 class Spec:

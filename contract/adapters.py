@@ -43,6 +43,7 @@ import yaml
 from mock_backend.clock import Clock as MockClock
 from mock_backend.transport import SyncASGITransport
 
+from .errors import ManifestError
 from .evidence import SUITE_LINE
 
 __all__ = [
@@ -56,10 +57,6 @@ __all__ = [
 ]
 
 TimeMode = Literal["env", "faketime", "none"]
-
-
-class ManifestError(ValueError):
-    """A client.yaml that cannot be used; the message says what to fix."""
 
 
 @dataclass(frozen=True)

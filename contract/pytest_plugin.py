@@ -17,16 +17,18 @@ scenario to the test's mock (``nemo_mock`` or ``nemo_server``) before the test r
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
-import respx
 
-from mock_backend.server import LiveServer
 from mock_backend.settings import Settings
 
-from .mock import PRODUCTION_HOST, NemoMock, in_loop
+if TYPE_CHECKING:  # the mock, httpx and respx load when a test asks for a fixture, not with
+    import httpx  # every pytest run in an environment that has the plugin installed
+
+    from mock_backend.server import LiveServer
+
+    from .mock import NemoMock
 
 __all__ = ["nemo_advance", "nemo_journal", "nemo_mock", "nemo_server", "nemo_settings"]
 
@@ -53,6 +55,10 @@ def nemo_settings() -> Settings:
 
 @pytest.fixture
 def nemo_mock(request: pytest.FixtureRequest, nemo_settings: Settings) -> Iterator[NemoMock]:
+    import respx
+
+    from .mock import PRODUCTION_HOST, NemoMock, in_loop
+
     with NemoMock.in_process(nemo_settings) as mock:
         sync_transport = mock.sync_transport()
         async_transport = mock.async_transport()
@@ -76,6 +82,12 @@ def nemo_mock(request: pytest.FixtureRequest, nemo_settings: Settings) -> Iterat
 
 @pytest.fixture(scope="session")
 def _nemo_live() -> Iterator[tuple[LiveServer, NemoMock]]:
+    import httpx
+
+    from mock_backend.server import LiveServer
+
+    from .mock import NemoMock
+
     settings = Settings(seed=0, clock="scaled:1000", tokens_per_ip=10**6)
     with NemoMock.in_process(settings) as mock:
         server = LiveServer(mock.app)

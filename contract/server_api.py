@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from .errors import ProviderFailure
+
 __all__ = [
     "ATTRIBUTION",
     "Api",
@@ -28,10 +30,6 @@ ATTRIBUTION = {
     "X-Skill-Version": "1.0.0",
     "X-Skill-Platform": "unknown",
 }
-
-
-class ProviderFailure(AssertionError):
-    """A behaviour the contract promises and the server broke; the message says which."""
 
 
 @dataclass

@@ -1,0 +1,20 @@
+"""The suite's own exceptions: every one is a `NemoContractError`.
+
+A client that fails a scenario is a verdict, not an exception; these are for what stops the suite
+from judging at all (a manifest it cannot use) or a server broke outright (a provider check)."""
+
+from __future__ import annotations
+
+__all__ = ["ManifestError", "NemoContractError", "ProviderFailure"]
+
+
+class NemoContractError(Exception):
+    """The root of the suite's exceptions."""
+
+
+class ManifestError(NemoContractError, ValueError):
+    """A client.yaml that cannot be used; the message says what to fix."""
+
+
+class ProviderFailure(NemoContractError, AssertionError):
+    """A behaviour the contract promises and the server broke; the message says which."""

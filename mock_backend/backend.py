@@ -52,6 +52,7 @@ class Backend:
             self.rng,
             settings,
             self.data_dir / "renders",
+            wait_seconds=self.limits.file_wait_seconds,
         )
         self.journal = Journal(
             self.clock,

@@ -5,7 +5,9 @@ hostile client cannot slow or break the mock for the others, and the mock enforc
 those, each with the envelope of its code: a JSON body over ``json_body_bytes`` answers 413,
 nested deeper than ``json_depth`` 422, a head over ``header_bytes`` 431, a request whose head or
 next body chunk takes longer than ``request_seconds`` (wall time: it is the network's) 408. The
-journal keeps at most ``journal_body_bytes`` of each body and ``journal_bytes`` in all.
+journal keeps at most ``journal_body_bytes`` of each body and ``journal_bytes`` in all. A
+completed render's first poll and its downloads wait at most ``file_wait_seconds`` (wall time:
+the encoder's) for the file.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Limits:
     request_seconds: float
     journal_bytes: int
     journal_body_bytes: int
+    file_wait_seconds: float
 
     @classmethod
     def from_spec(cls, spec: Spec, **overrides: Any) -> Limits:

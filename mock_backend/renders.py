@@ -13,7 +13,8 @@ encode, and the job is still `completed` at its due time.
 The real encode starts at submit, from a worker thread, in a child process
 (`encoder_process.ProcessEngine`; ``Settings.encoder`` "thread" runs `render_engine.render` in
 the thread itself, and a test may inject another engine). What needs its file waits for it, in
-real time, bounded by ``Settings.render_wait_seconds``, without blocking the event loop:
+real time, bounded by the contract's ``info.x-limits.file_wait_seconds``, without blocking the
+event loop:
 
 - the downloads (the operation and the CDN URL) stream the file once it is written; an encode
   that failed (an engine bug, an I/O error) or that is still running when the wait runs out
@@ -80,6 +81,7 @@ class Renders:
         folder: Path,
         *,
         engine: Engine | None = None,
+        wait_seconds: float = 100.0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -89,7 +91,7 @@ class Renders:
         if engine is None:
             engine = ProcessEngine() if settings.encoder == "process" else _encode_in_thread
         self.engine = engine  # replaceable, so tests can hold back or break the encoder
-        self.wait_seconds = settings.render_wait_seconds  # tests may shorten it
+        self.wait_seconds = wait_seconds  # info.x-limits.file_wait_seconds; tests may shorten it
         self._queue = EncodeQueue(settings.render_workers)
         # encodes whose outcome no request has noted on its record yet
         self._encodes: dict[str, Future[RenderResult]] = {}

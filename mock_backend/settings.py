@@ -40,9 +40,6 @@ class Settings:
     # where encodes run: "process" (a child process each, at a lower priority: the server's
     # answers never wait for an encode's GIL) or "thread" (in the server's process)
     encoder: Literal["process", "thread"] = "process"
-    # wall seconds a completed render's first poll and its downloads wait for the real encode
-    # (the lifecycle follows the clock alone; the file may still be being written)
-    render_wait_seconds: float = 100.0
     heartbeat_every: float = 15.0
     event_shape: EventShape = "adk"
     admin_token: str | None = None

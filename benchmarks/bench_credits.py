@@ -52,8 +52,8 @@ def bare_app() -> FastAPI:
 
 
 def mock_app() -> FastAPI:
-    from mock_backend.app import create_app
     from mock_backend.settings import Settings
+    from mock_backend.web.app import create_app
 
     return create_app(Settings(seed=0, clock="real"))
 

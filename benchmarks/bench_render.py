@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mock_backend import samples
-from mock_backend.media import probe
-from mock_backend.render_engine import RenderJob, render
+from mock_backend.media import samples
+from mock_backend.media.probing import probe
+from mock_backend.rendering.render_engine import RenderJob, render
 
 GOAL_SECONDS = 10.0
 CDN = "http://127.0.0.1:8000/cdn"

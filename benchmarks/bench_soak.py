@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from mock_backend.spec import Operation, Spec, load_spec
+from mock_backend.openapi.spec import Operation, Spec, load_spec
 
 HOST = "127.0.0.1"
 IDLE = 4.0  # uvicorn closes keep-alive connections idle for 5 s: reconnect before that

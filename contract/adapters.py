@@ -40,8 +40,8 @@ from typing import Any, Literal, Protocol
 import httpx
 import yaml
 
-from mock_backend.clock import Clock as MockClock
-from mock_backend.transport import SyncASGITransport
+from mock_backend.state.clock import Clock as MockClock
+from mock_backend.web.transport import SyncASGITransport
 
 from .errors import ManifestError
 from .evidence import SUITE_LINE

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mock_backend.spec import Spec, load_spec
+from mock_backend.openapi.spec import Spec, load_spec
 
 __all__ = ["DOC_PATH", "render_markdown"]
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mock_backend.spec import load_spec, spec_path
+from mock_backend.openapi.spec import load_spec, spec_path
 
 from .server_api import ATTRIBUTION, Api, CheckResult, ProviderFailure, ready_draft
 

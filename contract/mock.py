@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from mock_backend.app import create_app
 from mock_backend.backend import Backend
 from mock_backend.settings import Settings
-from mock_backend.transport import StreamingASGITransport, SyncASGITransport
+from mock_backend.web.app import create_app
+from mock_backend.web.transport import StreamingASGITransport, SyncASGITransport
 
 __all__ = ["PRODUCTION_HOST", "NemoMock"]
 

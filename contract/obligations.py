@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mock_backend.sse import CLIENT_CLOSED
+from mock_backend.web.sse import CLIENT_CLOSED
 
 from .evidence import SUITE_LINE, Evidence, Status, Timing, Verdict, entry_ref
 from .timing import Clocking, timing

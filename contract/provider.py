@@ -30,8 +30,8 @@ from typing import Any
 
 import httpx
 
-from mock_backend.spec import load_spec
-from mock_backend.sse_frames import SseParser
+from mock_backend.agent.sse_frames import SseParser
+from mock_backend.openapi.spec import load_spec
 
 from .fuzzing import prepare, run_schemathesis
 from .server_api import Api, CheckResult, ProviderFailure, check_balance, fetch_token, ready_draft

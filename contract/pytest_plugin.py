@@ -26,7 +26,7 @@ from mock_backend.settings import Settings
 if TYPE_CHECKING:  # the mock, httpx and respx load when a test asks for a fixture, not with
     import httpx  # every pytest run in an environment that has the plugin installed
 
-    from mock_backend.server import LiveServer
+    from mock_backend.web.server import LiveServer
 
     from .mock import NemoMock
 
@@ -84,7 +84,7 @@ def nemo_mock(request: pytest.FixtureRequest, nemo_settings: Settings) -> Iterat
 def _nemo_live() -> Iterator[tuple[LiveServer, NemoMock]]:
     import httpx
 
-    from mock_backend.server import LiveServer
+    from mock_backend.web.server import LiveServer
 
     from .mock import NemoMock
 

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from fastapi import FastAPI
 
-from mock_backend.app import create_app
-from mock_backend.clock import Clock
-from mock_backend.server import LiveServer
 from mock_backend.settings import Settings
+from mock_backend.state.clock import Clock
+from mock_backend.web.app import create_app
+from mock_backend.web.server import LiveServer
 
 from .adapters import InProcessAdapter, Limits, SubprocessAdapter
 from .catalogue import ALWAYS, CATALOGUE, ClientScenario
@@ -63,7 +63,7 @@ class Inputs:
     def generate(cls, folder: Path, seconds: float = 4.0) -> Inputs:
         folder.mkdir(parents=True, exist_ok=True)
         song, clip, notes = folder / "song.mp3", folder / "clip.mp4", folder / "notes.txt"
-        from mock_backend.samples import make_clip, make_song  # the media stack, when needed
+        from mock_backend.media.samples import make_clip, make_song  # the media stack, when needed
 
         if not song.exists():
             make_song(song, seconds)

@@ -92,7 +92,7 @@ class Api:
 
     def session_with_song(self) -> tuple[str, dict[str, Any]]:
         """A new session with a 3 s song uploaded: its id and the upload's record."""
-        from mock_backend.samples import make_song  # the media stack, when needed
+        from mock_backend.media.samples import make_song  # the media stack, when needed
 
         sid = self.session()
         with tempfile.TemporaryDirectory() as folder:

@@ -2,7 +2,7 @@
 
 The public API, for tests and tools that build the mock in their own process::
 
-    from mock_backend import Settings, create_app
+    from . import Settings, create_app
 
     app = create_app(Settings(seed=7, clock="manual"))
 
@@ -17,15 +17,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .app import create_app
     from .errors import ApiError, MockBackendError
     from .settings import Settings
+    from .web.app import create_app
 
 _HOME = {
     "ApiError": "errors",
     "MockBackendError": "errors",
     "Settings": "settings",
-    "create_app": "app",
+    "create_app": "web.app",
 }
 __all__ = ["ApiError", "MockBackendError", "Settings", "create_app"]
 

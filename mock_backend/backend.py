@@ -12,17 +12,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .accounts import Accounts
-from .clock import Clock, parse_clock
-from .journal import Journal
-from .limits import Limits
-from .randomness import Randomness
-from .renders import Renders
-from .scenarios import ScenarioBook
+from .agent.stream import Run, StreamFaults
+from .control.journal import Journal
+from .control.scenarios import ScenarioBook
+from .openapi.limits import Limits
+from .openapi.spec import Spec, load_spec
+from .rendering.renders import Renders
 from .settings import Settings
-from .spec import Spec, load_spec
-from .store import MemoryStore, Store
-from .stream import Run, StreamFaults
+from .state.accounts import Accounts
+from .state.clock import Clock, parse_clock
+from .state.randomness import Randomness
+from .state.store import MemoryStore, Store
 
 __all__ = ["Backend"]
 

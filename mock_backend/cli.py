@@ -12,11 +12,11 @@ from typing import Any
 
 import yaml
 
-from .clock import ClockError, parse_clock
+from .control.redact import redact_logs
 from .errors import ApiError
-from .redact import redact_logs
-from .server import DrainingServer, server_limits
 from .settings import Settings
+from .state.clock import ClockError, parse_clock
+from .web.server import DrainingServer, server_limits
 
 __all__ = ["build_parser", "main"]
 
@@ -187,7 +187,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "scenarios":
-        from .scenarios import CATALOGUE
+        from .control.scenarios import CATALOGUE
 
         width = max(len(name) for name in CATALOGUE)
         for scenario in CATALOGUE.values():
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from .app import create_app
+    from .web.app import create_app
 
     app = create_app(settings)
     book = app.state.backend.scenarios

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 
-from mock_backend.samples import make_clip, make_cover, make_song
+from mock_backend.media.samples import make_clip, make_cover, make_song
 
 BIN = Path(sys.executable).parent
 

@@ -16,11 +16,11 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_backend.app import create_app
-from mock_backend.envelope import ok
 from mock_backend.errors import ApiError
-from mock_backend.handlers import Call, Handler, Result, all_handlers
+from mock_backend.openapi.envelope import ok
 from mock_backend.settings import Settings
+from mock_backend.web.app import create_app
+from mock_backend.web.handlers import Call, Handler, Result, all_handlers
 
 __all__ = ["MUTANTS", "ServerMutant"]
 

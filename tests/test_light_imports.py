@@ -19,7 +19,7 @@ HEAVY = ("av", "numpy", "PIL")
     "modules",
     [
         "contract.pytest_plugin",
-        "mock_backend.app, mock_backend.cli, mock_backend.server",
+        "mock_backend.web.app, mock_backend.cli, mock_backend.web.server",
         "contract.cli, contract.provider, contract.runner, contract.mock",
     ],
 )

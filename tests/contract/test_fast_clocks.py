@@ -16,10 +16,10 @@ from pathlib import Path
 import av
 import pytest
 
-from mock_backend.app import create_app
-from mock_backend.samples import make_song
-from mock_backend.server import LiveServer
+from mock_backend.media.samples import make_song
 from mock_backend.settings import Settings
+from mock_backend.web.app import create_app
+from mock_backend.web.server import LiveServer
 
 CLIENT = Path(sys.executable).parent / "nemo-client"
 FAKETIME = shutil.which("faketime")

@@ -12,7 +12,7 @@ import yaml
 from openapi_spec_validator import validate
 from openapi_spec_validator.readers import read_from_filename
 
-from mock_backend.spec import Spec, load_spec, spec_path
+from mock_backend.openapi.spec import Spec, load_spec, spec_path
 
 ROOT = Path(__file__).resolve().parents[2]
 API_NOTES = ROOT.parent / "shared" / "API-NOTES.md"

@@ -10,12 +10,12 @@ import pytest
 
 from contract.fuzzing import LINK_PAIRS, count_reach, walked_links
 from contract.provider import behaviour_checks, fetch_token, run_provider, run_schemathesis
-from mock_backend.app import create_app
-from mock_backend.envelope import ok
-from mock_backend.handlers import Call, Handler, Result, all_handlers
-from mock_backend.server import LiveServer
+from mock_backend.openapi.envelope import ok
+from mock_backend.openapi.spec import load_spec
 from mock_backend.settings import Settings
-from mock_backend.spec import load_spec
+from mock_backend.web.app import create_app
+from mock_backend.web.handlers import Call, Handler, Result, all_handlers
+from mock_backend.web.server import LiveServer
 
 
 def _serve(handlers: dict[str, Handler] | None = None) -> LiveServer:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from contract.provider import CheckResult, behaviour_checks
-from mock_backend.app import create_app
-from mock_backend.server import LiveServer
 from mock_backend.settings import Settings
+from mock_backend.web.app import create_app
+from mock_backend.web.server import LiveServer
 from servers_under_test.mutants import MUTANTS
 
 # 50x: the provider polls a render every 0.2 s (10 virtual s), so a 30-90 s render is seen

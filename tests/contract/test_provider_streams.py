@@ -21,9 +21,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from contract.provider import ProviderFailure, read_stream
-from mock_backend.events import EventBuilder
-from mock_backend.server import LiveServer
-from mock_backend.spec import load_spec
+from mock_backend.agent.events import EventBuilder
+from mock_backend.openapi.spec import load_spec
+from mock_backend.web.server import LiveServer
 
 VALIDATOR = load_spec().schema_validator("StreamEvent")
 BUILDER = EventBuilder("adk", "inv_provider")

@@ -11,7 +11,7 @@ from contract.catalogue import ALWAYS, CATALOGUE
 from contract.cli import main
 from contract.evidence import Evidence
 from contract.obligations import OBLIGATIONS, judge
-from mock_backend.scenarios import CATALOGUE as MOCK_SCENARIOS
+from mock_backend.control.scenarios import CATALOGUE as MOCK_SCENARIOS
 
 REFERENCE = Path(__file__).resolve().parents[2] / "clients_under_test" / "reference" / "client.yaml"
 DOCUMENTED = {

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from mock_backend import samples
+from mock_backend.media import samples
 
 CDN = "http://127.0.0.1:8000/cdn"
 

@@ -12,8 +12,8 @@ from typing import Any
 import av
 import pytest
 
-from mock_backend.encoder_process import ProcessEngine
-from mock_backend.render_engine import RenderError, RenderJob
+from mock_backend.rendering.encoder_process import ProcessEngine
+from mock_backend.rendering.render_engine import RenderError, RenderJob
 
 Url = Callable[[str], str]
 

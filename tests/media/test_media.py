@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mock_backend import samples
 from mock_backend.errors import MockBackendError
-from mock_backend.media import (
+from mock_backend.media import samples
+from mock_backend.media.probing import (
     SUPPORTED_EXTENSIONS,
     UnsupportedMedia,
     decode_audio,

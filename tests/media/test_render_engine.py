@@ -10,10 +10,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from mock_backend import samples
 from mock_backend.errors import MockBackendError
-from mock_backend.media import decode_audio
-from mock_backend.render_engine import RenderError, RenderJob, RenderResult, check, render
+from mock_backend.media import samples
+from mock_backend.media.probing import decode_audio
+from mock_backend.rendering.render_engine import RenderError, RenderJob, RenderResult, check, render
 
 Frames = list[tuple[float, npt.NDArray[np.uint8]]]
 Correlation = Callable[[npt.NDArray[np.float32], npt.NDArray[np.float32]], float]

@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from mock_backend import samples
-from mock_backend.media import decode_audio, probe
+from mock_backend.media import samples
+from mock_backend.media.probing import decode_audio, probe
 
 Correlation = Callable[[npt.NDArray[np.float32], npt.NDArray[np.float32]], float]
 

@@ -26,11 +26,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from mock_backend.app import create_app
 from mock_backend.backend import Backend
-from mock_backend.samples import make_clip, make_cover, make_song
+from mock_backend.media.samples import make_clip, make_cover, make_song
 from mock_backend.settings import Settings
-from mock_backend.transport import StreamingASGITransport, lifespan
+from mock_backend.web.app import create_app
+from mock_backend.web.transport import StreamingASGITransport, lifespan
 
 BASE_URL = "http://testserver"
 SEED = 7

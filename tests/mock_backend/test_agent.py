@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mock_backend.agent import (
+from mock_backend.agent.planning import (
     EDIT_COST,
     GENERATION_COST,
     AgentTiming,
@@ -21,8 +21,8 @@ from mock_backend.agent import (
     UploadView,
     plan_run,
 )
-from mock_backend.spec import load_spec
-from mock_backend.timeline import end_of, summarize
+from mock_backend.agent.timeline import end_of, summarize
+from mock_backend.openapi.spec import load_spec
 
 SONG = UploadView("http://cdn.test/f1/song.mp3", "song.mp3", "audio", 180.02)
 COVER = UploadView("http://cdn.test/f2/cover.jpg", "cover.jpg", "image", None, 1000, 1000)

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mock_backend.scenarios import CATALOGUE
+from mock_backend.control.scenarios import CATALOGUE
 
 
 def test_scenarios_command_lists_every_scenario_with_a_description() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from mock_backend.clock import Clock
+from mock_backend.state.clock import Clock
 
 
 def test_a_held_clock_stops_and_goes_on_from_where_it_stopped() -> None:

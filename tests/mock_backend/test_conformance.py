@@ -14,9 +14,9 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import ignored_auth, missing_required_header
 
 import contract
-from mock_backend.app import create_app
+from mock_backend.openapi.spec import spec_path
 from mock_backend.settings import Settings
-from mock_backend.spec import spec_path
+from mock_backend.web.app import create_app
 
 CONFIG = SchemathesisConfig.from_path(Path(contract.__file__).with_name("schemathesis.toml"))
 # A fast clock: a 5-minute generation run streams in 0.15 s; tokens (7 days) outlive the test.

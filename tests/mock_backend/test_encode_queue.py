@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mock_backend.encode_queue import EncodeQueue
+from mock_backend.rendering.encode_queue import EncodeQueue
 
 
 def test_a_waited_for_encode_jumps_the_queue() -> None:

@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from mock_backend import events
-from mock_backend.events import EventBuilder
-from mock_backend.spec import load_spec
+from mock_backend.agent import events
+from mock_backend.agent.events import EventBuilder
+from mock_backend.openapi.spec import load_spec
 
 
 def decode(chunk: bytes) -> Any:

@@ -52,16 +52,16 @@ from hypothesis import strategies as st
 from starlette.types import Receive, Scope, Send
 from uvicorn.logging import AccessFormatter
 
-from mock_backend.admin import admin_routes
-from mock_backend.app import create_app
-from mock_backend.redact import redact_logs
-from mock_backend.render_engine import RenderJob, RenderResult
-from mock_backend.samples import make_song
-from mock_backend.scenarios import CATALOGUE
-from mock_backend.server import LiveServer
+from mock_backend.agent.stream import StreamFaults
+from mock_backend.control.admin import admin_routes
+from mock_backend.control.redact import redact_logs
+from mock_backend.control.scenarios import CATALOGUE
+from mock_backend.media.samples import make_song
+from mock_backend.openapi.spec import Operation, Parameter, load_spec
+from mock_backend.rendering.render_engine import RenderJob, RenderResult
 from mock_backend.settings import Settings
-from mock_backend.spec import Operation, Parameter, load_spec
-from mock_backend.stream import StreamFaults
+from mock_backend.web.app import create_app
+from mock_backend.web.server import LiveServer
 
 from .conftest import assert_envelope
 from .wire import Hang, Raw, Reply, exchange, show

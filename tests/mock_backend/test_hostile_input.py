@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_backend.admin import is_loopback
-from mock_backend.app import create_app
-from mock_backend.redact import RedactingFilter
-from mock_backend.server import LiveServer
+from mock_backend.control.admin import is_loopback
+from mock_backend.control.redact import RedactingFilter
 from mock_backend.settings import Settings
+from mock_backend.web.app import create_app
+from mock_backend.web.server import LiveServer
 
 from .conftest import ATTRIBUTION, Media, Twin, assert_envelope, assert_error, auth
 from .test_renders import audio_draft

@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 import mock_backend
-from mock_backend.spec import load_spec
+from mock_backend.openapi.spec import load_spec
 
 SOURCE = Path(mock_backend.__file__).parent
 SPEC = load_spec()

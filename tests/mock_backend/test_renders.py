@@ -15,8 +15,8 @@ import av
 import httpx
 import pytest
 
-from mock_backend.render_engine import RenderError, RenderJob, RenderResult, render
-from mock_backend.renders import Engine
+from mock_backend.rendering.render_engine import RenderError, RenderJob, RenderResult, render
+from mock_backend.rendering.renders import Engine
 
 from .conftest import (
     ATTRIBUTION,

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from mock_backend.app import create_app
-from mock_backend.server import LiveServer
 from mock_backend.settings import Settings
+from mock_backend.web.app import create_app
+from mock_backend.web.server import LiveServer
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import anyio
 import httpx
 import pytest
 
-from mock_backend.app import create_app
-from mock_backend.samples import make_song
-from mock_backend.scenarios import CATALOGUE
+from mock_backend.control.scenarios import CATALOGUE
+from mock_backend.media.samples import make_song
 from mock_backend.settings import Settings
-from mock_backend.transport import StreamingASGITransport
+from mock_backend.web.app import create_app
+from mock_backend.web.transport import StreamingASGITransport
 
 pytestmark = pytest.mark.anyio
 ATTRIBUTION = {"X-Skill-Source": "t", "X-Skill-Version": "1", "X-Skill-Platform": "unknown"}

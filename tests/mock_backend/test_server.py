@@ -1,4 +1,4 @@
-"""LiveServer: uvicorn in a thread, against small apps defined here (not mock_backend.app)."""
+"""LiveServer: uvicorn in a thread, against small apps defined here (not mock_backend.web.app)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from mock_backend.server import LiveServer, ServerError
+from mock_backend.web.server import LiveServer, ServerError
 
 
 def make_app(name: str = "one") -> Starlette:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mock_backend.sse_frames import SseEvent, SseParser
+from mock_backend.agent.sse_frames import SseEvent, SseParser
 
 STREAM = (
     ": ping - 2026-12-01\n\n"

@@ -15,11 +15,11 @@ import httpx
 import pytest
 from httpx_sse import aconnect_sse, connect_sse
 
-from mock_backend.app import create_app
-from mock_backend.server import LiveServer
+from mock_backend.openapi.spec import load_spec
 from mock_backend.settings import Settings
-from mock_backend.spec import load_spec
-from mock_backend.transport import StreamingASGITransport
+from mock_backend.web.app import create_app
+from mock_backend.web.server import LiveServer
+from mock_backend.web.transport import StreamingASGITransport
 
 EVENT = load_spec().schema_validator("StreamEvent")
 WAVEFORM = (

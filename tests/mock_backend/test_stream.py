@@ -12,7 +12,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from mock_backend.agent import (
+from mock_backend.agent.events import EMPTY_BYTES, HEARTBEAT_BYTES
+from mock_backend.agent.planning import (
     AgentTiming,
     CallStep,
     ResponseStep,
@@ -22,9 +23,7 @@ from mock_backend.agent import (
     UploadView,
     plan_run,
 )
-from mock_backend.clock import Clock
-from mock_backend.events import EMPTY_BYTES, HEARTBEAT_BYTES
-from mock_backend.stream import (
+from mock_backend.agent.stream import (
     InvalidStreamConfig,
     Run,
     RunOutcome,
@@ -32,6 +31,7 @@ from mock_backend.stream import (
     StreamFaults,
     StreamSettings,
 )
+from mock_backend.state.clock import Clock
 
 CLIP = UploadView("http://cdn.test/f3/clip.mp4", "clip.mp4", "video", 240.5, 1920, 1080)
 TICK = 0.25  # virtual seconds per manual-clock step

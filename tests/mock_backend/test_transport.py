@@ -1,4 +1,4 @@
-"""The streaming transports, against small apps defined here (not mock_backend.app)."""
+"""The streaming transports, against small apps defined here (not mock_backend.web.app)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from mock_backend.transport import (
+from mock_backend.web.transport import (
     ASGIAppError,
     StreamingASGITransport,
     SyncASGITransport,

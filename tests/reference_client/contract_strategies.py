@@ -26,7 +26,7 @@ from schemathesis.generation.jsonschema.builder import build
 from schemathesis.specs.openapi.formats import get_default_format_strategies
 
 from clients_under_test.reference.errors import ExitCode
-from mock_backend.spec import Spec, load_spec
+from mock_backend.openapi.spec import Spec, load_spec
 
 __all__ = [
     "EVENT_STREAM",

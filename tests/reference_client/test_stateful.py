@@ -31,12 +31,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from clients_under_test.reference.embed import run
-from mock_backend.app import create_app
-from mock_backend.clock import Clock as MockClock
-from mock_backend.samples import make_clip, make_song
-from mock_backend.scenarios import CATALOGUE
+from mock_backend.control.scenarios import CATALOGUE
+from mock_backend.media.samples import make_clip, make_song
 from mock_backend.settings import Settings
-from mock_backend.transport import SyncASGITransport
+from mock_backend.state.clock import Clock as MockClock
+from mock_backend.web.app import create_app
+from mock_backend.web.transport import SyncASGITransport
 
 from .contract_strategies import assert_sound_run
 

@@ -1,0 +1,262 @@
+"""The control API under ``/__mock/``: reset, the clock, registered tokens, scripted faults.
+
+Not product operations, so not in openapi.yaml; documented in the README. It answers only
+callers on loopback, unless the server was started with an admin token, which every control
+call must then present as ``X-Mock-Admin-Token``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..agent.stream import InvalidStreamConfig, StreamFaults
+from ..backend import Backend
+from ..errors import ApiError
+from ..openapi import json_text
+from ..openapi.envelope import error_response, ok
+from ..openapi.json_text import JsonRejected
+from ..openapi.limits import read_body
+from ..state.clock import ClockError
+from .redact import redact_text
+from .scenarios import CATALOGUE
+
+__all__ = ["admin_routes"]
+
+NAMED_LOOPBACK = {"localhost", "testclient"}  # the second: Starlette's TestClient
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, and 127.x as an IPv4-mapped address (how a server listening on ``::``
+    sees a caller on 127.0.0.1)."""
+    if host in NAMED_LOOPBACK:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+Endpoint = Callable[[Request, Backend, dict[str, Any]], Awaitable[Any]]
+
+
+def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        backend: Backend = request.app.state.backend
+        try:
+            _authorize(request, backend)
+            raw = await read_body(request, backend.limits.json_body_bytes)
+            try:
+                body = (
+                    json_text.loads(raw, max_depth=backend.limits.json_depth) if raw.strip() else {}
+                )
+            except JsonRejected as exc:
+                raise ApiError(422, f"body: {exc}", data={"field": "body"}) from None
+            if not isinstance(body, dict):
+                raise ApiError(422, "body: a JSON object is expected", data={"field": "body"})
+            result = await fn(request, backend, body)
+        except ApiError as error:
+            return error_response(error, "http200")
+        if isinstance(result, Response):
+            return result
+        return JSONResponse(ok(result))
+
+    return endpoint
+
+
+def _authorize(request: Request, backend: Backend) -> None:
+    expected = backend.settings.admin_token
+    if expected:
+        given = request.headers.get("x-mock-admin-token", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise ApiError(
+                403 if given else 401,
+                "the control API needs the X-Mock-Admin-Token the server was started with",
+            )
+        return
+    host = request.client.host if request.client else ""
+    if not is_loopback(host):
+        raise ApiError(
+            403,
+            "the control API answers only on loopback; start the server with --admin-token to "
+            "use it from elsewhere",
+        )
+
+
+async def reset(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    seed = body.get("seed")
+    if seed is not None and not isinstance(seed, int):
+        raise ApiError(422, "body.seed: an integer is expected", data={"field": "body.seed"})
+    backend.reset(seed)
+    return {"seed": backend.rng.seed, "clock": backend.clock.describe()}
+
+
+async def get_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    return backend.clock.describe()
+
+
+async def move_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    seconds = body.get("advance")
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        raise ApiError(
+            422,
+            'body.advance: seconds to move forward, as in {"advance": 30}',
+            data={"field": "body.advance"},
+        )
+    try:
+        backend.clock.advance(float(seconds))
+    except ClockError as exc:
+        raise ApiError(422, str(exc), data={"field": "body.advance"}) from None
+    return backend.clock.describe()
+
+
+async def mint_token(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    credits = body.get("credits")
+    plan = body.get("plan", "pro")
+    scopes = body.get("scopes")
+    if credits is not None and (not isinstance(credits, int) or credits < 0):
+        raise ApiError(422, "body.credits: a non-negative integer", data={"field": "body.credits"})
+    if plan not in ("free", "pro"):
+        raise ApiError(422, "body.plan: free or pro", data={"field": "body.plan"})
+    if scopes is not None and not (
+        isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)
+    ):
+        raise ApiError(422, "body.scopes: a list of scope names", data={"field": "body.scopes"})
+    record, user = backend.accounts.mint_registered(
+        credits=credits,
+        plan=plan,
+        scopes=tuple(scopes) if scopes is not None else None,
+        seq=backend.next_id("registered"),
+    )
+    return {"token": record.token, "user_id": user.user_id, "plan": plan, "credits": user.available}
+
+
+async def revoke_token(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    token = body.get("token")
+    if not isinstance(token, str) or not backend.accounts.revoke(token):
+        raise ApiError(404, "body.token: no such token", data={"field": "body.token"})
+    return {"revoked": True}
+
+
+async def session_faults(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    session_id = request.path_params["session_id"]
+    if backend.store.get_session(session_id) is None:
+        raise ApiError(1002, f"Session {session_id} not found", data={"field": "path.session_id"})
+    once = bool(body.pop("once", False))
+    shape = body.pop("shape", None)
+    if shape is not None:
+        if shape not in ("adk", "legacy"):
+            raise ApiError(422, "body.shape: adk or legacy", data={"field": "body.shape"})
+        backend.session_shapes[session_id] = shape
+    try:
+        faults = StreamFaults.from_dict(body)
+    except InvalidStreamConfig as exc:
+        raise ApiError(422, str(exc), data={"field": "body"}) from None
+    (backend.next_run_faults if once else backend.session_faults)[session_id] = faults
+    return {
+        "session_id": session_id,
+        "once": once,
+        "faults": dataclasses.asdict(faults),
+        "shape": shape,
+    }
+
+
+async def list_scenarios(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    return {
+        "catalogue": [{"name": s.name, "description": s.description} for s in CATALOGUE.values()],
+        "active": backend.scenarios.active(),
+    }
+
+
+async def add_scenario(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    rules = backend.scenarios.build(body)
+    backend.scenarios.add(rules)
+    return {"rules": [r.id for r in rules], "active": backend.scenarios.active()}
+
+
+async def remove_scenarios(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    rule_id = request.query_params.get("id") or body.get("id")
+    removed = backend.scenarios.remove(rule_id if isinstance(rule_id, str) else None)
+    if rule_id and not removed:
+        raise ApiError(404, f"no active rule {rule_id}", data={"field": "query.id"})
+    return {"removed": removed}
+
+
+_JOURNAL_FILTERS = ("token", "user_id", "client_id", "session_id", "operation")
+
+
+async def read_journal(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    """Entries filtered by query parameters, with counts and virtual times for verification."""
+    query = request.query_params
+    filters: dict[str, Any] = {k: query[k] for k in _JOURNAL_FILTERS if k in query}
+    # a token may also come in a header, so it never has to travel in a URL
+    if "x-mock-token" in request.headers:
+        filters["token"] = request.headers["x-mock-token"]
+    for name in ("since", "until"):
+        if name in query:
+            try:
+                filters[name] = float(query[name])
+            except ValueError:
+                raise ApiError(
+                    422, f"query.{name}: virtual seconds", data={"field": f"query.{name}"}
+                ) from None
+    entries = backend.journal.query(**filters)
+    counts: dict[str, int] = {}
+    for entry in entries:
+        key = entry.operation or redact_text(entry.path)  # an unmatched path may hold a token
+        counts[key] = counts.get(key, 0) + 1
+    head = _compact({"count": len(entries), "counts": counts})
+
+    def chunks() -> Iterator[bytes]:
+        """The same JSON as one response would be, written an entry at a time: a whole journal
+        (20,000 entries, tens of MB) is never one dict and one string in memory, and it is
+        written from a worker thread, so the server keeps answering while it goes out."""
+        part = bytearray(b'{"code":0,"message":"ok","data":' + head[:-1] + b',"entries":[')
+        for n, entry in enumerate(entries):
+            part += (b"," if n else b"") + _compact(entry.public())
+            if len(part) >= 256 * 1024:  # a few large writes: each one is a thread hop
+                yield bytes(part)
+                part.clear()
+        yield bytes(part + b"]}}")
+
+    return StreamingResponse(chunks(), media_type="application/json")
+
+
+def _compact(value: Any) -> bytes:
+    """JSON as Starlette's JSONResponse writes it (strict: no NaN can reach a client)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+async def health(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    return {
+        "status": "ok",
+        "seed": backend.rng.seed,
+        "clock": backend.clock.describe(),
+        "error_status": backend.settings.error_status,
+    }
+
+
+def admin_routes() -> list[Route]:
+    return [
+        Route("/__mock/health", _guarded(health), methods=["GET"]),
+        Route("/__mock/reset", _guarded(reset), methods=["POST"]),
+        Route("/__mock/clock", _guarded(get_clock), methods=["GET"]),
+        Route("/__mock/clock", _guarded(move_clock), methods=["POST"]),
+        Route("/__mock/tokens", _guarded(mint_token), methods=["POST"]),
+        Route("/__mock/tokens/revoke", _guarded(revoke_token), methods=["POST"]),
+        Route("/__mock/sessions/{session_id}/faults", _guarded(session_faults), methods=["POST"]),
+        Route("/__mock/scenarios", _guarded(list_scenarios), methods=["GET"]),
+        Route("/__mock/scenarios", _guarded(add_scenario), methods=["POST"]),
+        Route("/__mock/scenarios", _guarded(remove_scenarios), methods=["DELETE"]),
+        Route("/__mock/journal", _guarded(read_journal), methods=["GET"]),
+    ]

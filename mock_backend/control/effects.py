@@ -1,0 +1,134 @@
+"""What a fired rule does: side effects on the backend's state, and scripted responses.
+
+Side effects change natural state so the documented behaviour follows by itself (drain the
+credits and the next run answers 2001; expire the token and every call answers 1001 until the
+client re-authenticates). Run and render effects are handed to those handlers as per-request
+overrides. Scripted responses are the documented envelope for a code, a raw status or body,
+or a connection fault; each may wait on the mock's clock first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from ..backend import Backend
+from ..errors import ApiError
+from ..media.uploads import too_large, unsupported
+from ..openapi.envelope import error_response, status_for
+from ..settings import Settings
+from .rules import RequestFacts, Rule
+
+__all__ = ["apply_effects", "scripted_response"]
+
+DEFAULT_MESSAGES = {
+    400: "X-Client-Id header is required: a UUID you generate once and keep (at most 64 chars)",
+    402: "Export is not available on the free plan. Register or upgrade your plan to unlock "
+    "export.",
+    429: "Too many token requests for this client id; retry in 30 s",
+    1001: "Token is invalid or expired; get a new one from /api/auth/anonymous-token with the "
+    "same X-Client-Id",
+    1002: "Session not found; create a new session",
+    2001: "Not enough credits for this request",
+    # the same words as a real refusal, formats from media.SUPPORTED_EXTENSIONS
+    4001: unsupported("the file").message,
+    4002: too_large("the file", Settings().max_upload_bytes).message,
+}
+
+
+def apply_effects(
+    backend: Backend, rule: Rule, facts: RequestFacts, overrides: dict[str, Any]
+) -> None:
+    store = backend.store
+    token = store.get_token(facts.token) if facts.token else None
+    user = store.get_user(token.user_id) if token else None
+    for effect in rule.respond.effects:
+        if effect == "expire_token" and token is not None:
+            # as if 7 days had passed for this token: expired, and out of the rate window
+            now = backend.clock.now()
+            token.expires_at = min(token.expires_at, now)
+            token.issued_at = min(token.issued_at, now - backend.settings.token_ttl)
+            store.put_token(token)
+        elif effect == "revoke_token" and token is not None:
+            token.revoked = True
+            store.put_token(token)
+        elif effect == "drain_credits" and user is not None:
+            user.available = 0
+            store.put_user(user)
+        elif effect == "free_plan" and user is not None:
+            user.plan = "free"
+            store.put_user(user)
+        elif effect == "forget_session" and facts.session_id:
+            store.forget_session(facts.session_id)
+        else:
+            overrides[effect] = True
+    if rule.respond.stream is not None:
+        overrides["stream"] = {**overrides.get("stream", {}), **rule.respond.stream}
+
+
+def responds(rule: Rule) -> bool:
+    r = rule.respond
+    return r.code is not None or r.status is not None or r.body is not None or r.fault is not None
+
+
+async def scripted_response(backend: Backend, rule: Rule, profile: str) -> Response:
+    r = rule.respond
+    if r.delay:
+        await backend.clock.sleep(r.delay)
+    if r.fault is not None:
+        return _fault(backend, r.fault, r.delay)
+    if r.code is not None:
+        code = r.code
+        message = r.message or DEFAULT_MESSAGES.get(code, f"scripted error {code}")
+        data = r.body.get("data") if isinstance(r.body, dict) else None
+        response = error_response(ApiError(code, message, data=data), profile)
+        if r.status is not None:
+            response.status_code = r.status
+        return response
+    status = r.status or 200
+    body = (
+        r.body if r.body is not None else {"code": status, "message": r.message or "", "data": None}
+    )
+    return JSONResponse(
+        body, status_code=status_for(status, profile) if r.status is None else status
+    )
+
+
+class _Cut(Response):
+    """Headers announce a body that never fully arrives: the connection drops mid-response."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = b'{"code": 0, "message": "ok", "da'
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body) * 8).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _fault(backend: Backend, fault: str, delay: float) -> Response:
+    if fault == "reset":
+        return _Cut()
+    if fault == "empty":
+        return Response(b"", status_code=200, media_type="application/json")
+    if fault == "malformed":
+        return Response(b'{"code": 0, "message": "ok", "data": {', media_type="application/json")
+    # dribble: a valid envelope, a few bytes at a time, one virtual second apart
+    payload = json.dumps({"code": 0, "message": "ok (slowly)", "data": None}).encode()
+
+    async def dribble() -> AsyncIterator[bytes]:
+        for i in range(0, len(payload), 8):
+            await backend.clock.sleep(1.0)
+            yield payload[i : i + 8]
+
+    return StreamingResponse(dribble(), media_type="application/json")

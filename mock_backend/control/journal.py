@@ -1,0 +1,344 @@
+"""The journal: every request, its response, the rule that fired and the SSE events sent.
+
+Entries are recorded by `JournalMiddleware` around the whole app, so nothing a client does goes
+unseen, and are queried through ``GET /__mock/journal`` (by token fingerprint, user, client id,
+session, operation and virtual time). Rejected requests carry a near-miss: which field broke
+which rule of the contract. Tokens never enter the journal: they are replaced by fingerprints
+(`redact`) before an entry is stored.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..agent.events import EMPTY_BYTES, HEARTBEAT_BYTES
+from ..agent.sse_frames import SseParser
+from ..openapi import json_text
+from ..openapi.json_text import JsonRejected
+from ..state.clock import Clock
+from .redact import fingerprint, redact
+
+__all__ = ["Entry", "Journal", "JournalMiddleware", "StreamEvent"]
+
+# what an entry costs beyond the bytes it keeps (the object, its strings, its list cells),
+# measured roughly with tracemalloc: the byte budget counts it so that many small entries are
+# bounded as well as a few large ones
+ENTRY_OVERHEAD = 1024
+_HEARTBEAT_TEXT = HEARTBEAT_BYTES.decode().removeprefix("data: ").strip()
+_BEAT_CHUNKS = frozenset({HEARTBEAT_BYTES, EMPTY_BYTES})
+
+
+@dataclass
+class StreamEvent:
+    virtual: float
+    data: Any  # parsed JSON, "" for an empty data line, or the raw text when it is not JSON
+
+
+_KEPT_HEADERS = frozenset(
+    {"x-client-id", "accept", "content-type", "range", "content-length", "x-mock-scenario"}
+)
+
+
+@dataclass(slots=True)
+class Entry:
+    """One exchange. Recording is cheap (raw bytes); parsing and redaction happen on reading."""
+
+    id: int
+    method: str
+    path: str
+    operation: str | None
+    token: str | None  # fingerprint, never the token
+    user_id: str | None
+    client_id: str | None
+    session_id: str | None
+    virtual_start: float
+    real_start: float
+    virtual_end: float | None = None
+    real_end: float | None = None
+    status: int | None = None
+    rule: str | None = None
+    # lists are created on first use: tens of thousands of entries stay cheap for the GC
+    heartbeats: list[float] | None = None  # virtual times of "still working"
+    notes: list[str] | None = None
+    raw_headers: list[tuple[bytes, bytes]] | None = field(default=None, repr=False)
+    raw_query: bytes = field(default=b"", repr=False)
+    raw_body: bytes = field(default=b"", repr=False)
+    raw_response: bytes = field(default=b"", repr=False)
+    raw_events: list[tuple[float, str]] | None = field(default=None, repr=False)
+    size: int = field(default=0, repr=False)  # bytes counted against the journal's budget
+
+    def note(self, text: str) -> None:
+        if self.notes is None:
+            self.notes = []
+        self.notes.append(text)
+
+    def beat(self, virtual: float) -> None:
+        if self.heartbeats is None:
+            self.heartbeats = []
+        self.heartbeats.append(virtual)
+
+    def event(self, virtual: float, text: str) -> None:
+        if self.raw_events is None:
+            self.raw_events = []
+        self.raw_events.append((virtual, text))
+
+    @property
+    def events(self) -> list[StreamEvent]:
+        return [StreamEvent(t, redact(_parse(text))) for t, text in self.raw_events or []]
+
+    def public(self) -> dict[str, Any]:
+        """The entry as the control API shows it: parsed, with every token redacted (in every
+        field: a hostile client may put one in a path, a client id or a header)."""
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.raw_headers or []
+        }
+        request: dict[str, Any] = {
+            "headers": {
+                k: v for k, v in headers.items() if k.startswith("x-skill-") or k in _KEPT_HEADERS
+            },
+            "authorization": "authorization" in headers,
+        }
+        if self.raw_body:
+            request["body"] = _parse(self.raw_body.decode("utf-8", "replace"))
+        response = (
+            _parse(self.raw_response.decode("utf-8", "replace")) if self.raw_response else None
+        )
+        code = message = near_miss = None
+        if isinstance(response, dict):
+            code = response.get("code") if isinstance(response.get("code"), int) else None
+            message = response.get("message") if isinstance(response.get("message"), str) else None
+            data = response.get("data")
+            if code not in (None, 0) and isinstance(data, dict) and "field" in data:
+                near_miss = {
+                    "field": data.get("field"),
+                    "rule": data.get("rule"),
+                    "explanation": message,
+                }
+        public: dict[str, Any] = redact(
+            {
+                "id": self.id,
+                "method": self.method,
+                # the query string too: a client that puts a token there must be seen doing it
+                "path": self.path
+                + ("?" + self.raw_query.decode("latin-1") if self.raw_query else ""),
+                "operation": self.operation,
+                "token": self.token,
+                "user_id": self.user_id,
+                "client_id": self.client_id,
+                "session_id": self.session_id,
+                "virtual_start": self.virtual_start,
+                "real_start": self.real_start,
+                "virtual_end": self.virtual_end,
+                "real_end": self.real_end,
+                "status": self.status,
+                "code": code,
+                "message": message,
+                "rule": self.rule,
+                "near_miss": near_miss,
+                "request": request,
+                "response": response,
+                "events": [asdict(e) for e in self.events],
+                "heartbeats": list(self.heartbeats or []),
+                "notes": list(self.notes or []),
+            }
+        )
+        return public
+
+
+class Journal:
+    """The last ``limit`` entries, and no more than ``max_bytes`` of them in all: when a
+    finished entry takes the total past it, the oldest entries go. Each request and response
+    body keeps at most ``body_bytes`` (a longer one is cut, and shown as the text it was)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        limit: int = 100_000,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        body_bytes: int = 16 * 1024,
+    ) -> None:
+        self.clock = clock
+        self.limit = limit
+        self.max_bytes = max_bytes
+        self.body_bytes = body_bytes
+        self._entries: deque[Entry] = deque(maxlen=limit)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self.bytes = 0  # counted when entries finish (an open stream counts once it ends)
+        self.dropped = 0  # entries let go to stay within max_bytes
+
+    def finished(self, entry: Entry) -> None:
+        """Count a finished entry's bytes; drop the oldest entries while over the budget."""
+        size = ENTRY_OVERHEAD + len(entry.raw_body) + len(entry.raw_response)
+        size += sum(len(k) + len(v) for k, v in entry.raw_headers or ())
+        size += sum(len(text) + 32 for _, text in entry.raw_events or ())
+        size += 8 * (len(entry.heartbeats or ()) + len(entry.notes or ()))
+        with self._lock:
+            if entry.size < 0:  # let go while still open: no longer the journal's
+                return
+            entry.size = size
+            self.bytes += size
+            while self.bytes > self.max_bytes and len(self._entries) > 1:
+                self._let_go(self._entries.popleft())
+                self.dropped += 1
+
+    def _let_go(self, entry: Entry) -> None:
+        self.bytes -= max(entry.size, 0)  # 0 for one still open: it was never counted
+        entry.size = -1
+
+    def start(self, method: str, path: str) -> Entry:
+        entry = Entry(
+            id=next(self._ids),
+            method=method,
+            path=path,
+            operation=None,
+            token=None,
+            user_id=None,
+            client_id=None,
+            session_id=None,
+            virtual_start=0.0,
+            real_start=0.0,
+        )
+        entry.real_start, entry.virtual_start = self.clock.stamp()
+        with self._lock:
+            if len(self._entries) == self.limit:  # maxlen drops the oldest: uncount it
+                self._let_go(self._entries[0])
+            self._entries.append(entry)
+        return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            for entry in self._entries:
+                entry.size = -1  # an open stream's entry, finishing later, is not counted
+            self._entries.clear()
+            self._ids = itertools.count(1)
+            self.bytes = self.dropped = 0
+
+    def entries(self) -> list[Entry]:
+        with self._lock:
+            return list(self._entries)
+
+    def query(
+        self,
+        *,
+        token: str | None = None,
+        user_id: str | None = None,
+        client_id: str | None = None,
+        session_id: str | None = None,
+        operation: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        ids: Iterable[int] | None = None,
+    ) -> list[Entry]:
+        """Entries matching every given filter; ``token`` may be a token or its fingerprint."""
+        fp = fingerprint(token) if token and "…" not in token else token
+        wanted = set(ids) if ids is not None else None
+        checks: list[Callable[[Entry], bool]] = []
+        if fp:
+            checks.append(lambda e: e.token == fp)
+        if user_id:
+            checks.append(lambda e: e.user_id == user_id)
+        if client_id:
+            checks.append(lambda e: e.client_id == client_id)
+        if session_id:
+            checks.append(lambda e: e.session_id == session_id)
+        if operation:
+            checks.append(lambda e: e.operation == operation)
+        if since is not None:
+            checks.append(lambda e: e.virtual_start >= since)
+        if until is not None:
+            checks.append(lambda e: e.virtual_start <= until)
+        if wanted is not None:
+            checks.append(lambda e: e.id in wanted)
+        return [e for e in self.entries() if all(check(e) for check in checks)]
+
+
+def _parse(text: str) -> Any:
+    if text == "":
+        return ""
+    try:
+        return json_text.loads(text)
+    except JsonRejected:  # kept as the text it was (NaN or "\\ud800" stay readable, and inert)
+        return text
+
+
+class JournalMiddleware:
+    """ASGI middleware recording every HTTP exchange in ``journal_of(scope)``."""
+
+    def __init__(self, app: ASGIApp, journal_of: Callable[[Scope], Journal]) -> None:
+        self.app = app
+        self.journal_of = journal_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/__mock/"):
+            await self.app(scope, receive, send)
+            return
+        journal = self.journal_of(scope)
+        entry = journal.start(scope["method"], scope["path"])
+        scope.setdefault("state", {})["journal_entry"] = entry
+        entry.raw_headers = scope["headers"]
+        entry.raw_query = scope.get("query_string", b"")
+        body = bytearray()
+        content_type = b""
+        for key, value in scope["headers"]:
+            if key == b"content-type":
+                content_type = value
+
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if (
+                message["type"] == "http.request"
+                and b"json" in content_type
+                and len(body) < journal.body_bytes
+            ):
+                body.extend(message.get("body", b"")[: journal.body_bytes - len(body)])
+            return message
+
+        response_body = bytearray()
+        sse: SseParser | None = None
+        is_json = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal sse, is_json
+            if message["type"] == "http.response.start":
+                entry.status = message["status"]
+                kind = b""
+                for key, value in message.get("headers", []):
+                    if key == b"content-type":
+                        kind = value
+                sse = SseParser() if kind.startswith(b"text/event-stream") else None
+                is_json = kind.startswith(b"application/json")
+            elif message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                if sse is not None:
+                    now = journal.clock.now()
+                    if chunk in _BEAT_CHUNKS and not sse.pending:  # the common case, made cheap
+                        entry.beat(now)
+                        chunk = b""
+                    for event in sse.feed(chunk):
+                        if event.data in ("", _HEARTBEAT_TEXT):  # kept compact: thousands
+                            entry.beat(now)
+                        else:
+                            entry.event(now, event.data)
+                elif is_json and len(response_body) < journal.body_bytes:
+                    response_body.extend(chunk[: journal.body_bytes - len(response_body)])
+            await send(message)
+
+        try:
+            await self.app(scope, receive_wrapper, send_wrapper)
+        finally:
+            entry.real_end, entry.virtual_end = journal.clock.stamp()
+            if sse is not None and sse.pending:
+                entry.note("stream ended inside an event (cut)")
+                entry.event(entry.virtual_end, sse.rest())
+            entry.raw_body = bytes(body)
+            entry.raw_response = bytes(response_body)
+            journal.finished(entry)

@@ -1,0 +1,200 @@
+"""The contract, loaded once: operations, their parameters, schemas and extension fields.
+
+Everything the mock validates or derives (routes, request rules, error codes of parameters,
+scopes, the SSE event schema) comes from `openapi.yaml` through this module.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from ..errors import ContractError
+
+__all__ = ["Operation", "Parameter", "Spec", "load_spec", "spec_path"]
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def spec_path() -> Path:
+    """openapi.yaml: the packaged copy (a symlink to the repository root in a checkout)."""
+    return Path(__file__).parents[1] / "openapi.yaml"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: str  # header | path | query
+    required: bool
+    schema: dict[str, Any]
+    error_code: int  # envelope code when this parameter breaks its rule (x-error-code, else 422)
+
+    @cached_property
+    def key(self) -> str:
+        """How the parameter is looked up: ASGI header names are lower-case."""
+        return self.name.lower() if self.location == "header" else self.name
+
+    @cached_property
+    def where(self) -> str:
+        return f"{self.location}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    method: str
+    path: str
+    raw: dict[str, Any]
+    parameters: tuple[Parameter, ...]
+    secured: bool
+    scope: str | None
+    body_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # media type → schema
+    body_required: bool = False
+
+
+class Spec:
+    def __init__(self, document: dict[str, Any], path: Path | None = None) -> None:
+        self.document = document
+        self.path = path
+        self._registry: Registry[Any] = Registry().with_resource(
+            "urn:nemo:openapi", Resource.from_contents(document, default_specification=DRAFT202012)
+        )
+        self._validators: dict[str, Validator] = {}
+        self._value_errors: dict[tuple[int, str], list[ValidationError]] = {}
+        self.operations: dict[str, Operation] = {}
+        for route, item in document.get("paths", {}).items():
+            shared = item.get("parameters", [])
+            for method in HTTP_METHODS:
+                if method not in item:
+                    continue
+                raw = item[method]
+                op_id = raw.get("operationId")
+                if not op_id:
+                    raise ContractError(f"{method.upper()} {route} has no operationId")
+                if op_id in self.operations:
+                    raise ContractError(f"operationId {op_id} is used twice")
+                self.operations[op_id] = self._operation(op_id, method, route, raw, shared)
+
+    def _operation(
+        self, op_id: str, method: str, route: str, raw: dict[str, Any], shared: list[Any]
+    ) -> Operation:
+        params = []
+        for entry in [*shared, *raw.get("parameters", [])]:
+            p = self.resolve(entry)
+            params.append(
+                Parameter(
+                    name=p["name"],
+                    location=p["in"],
+                    required=bool(p.get("required", p["in"] == "path")),
+                    schema=p.get("schema", {}),
+                    error_code=int(p.get("x-error-code", 422)),
+                )
+            )
+        security = raw.get("security", self.document.get("security", []))
+        body = raw.get("requestBody")
+        body_schemas: dict[str, dict[str, Any]] = {}
+        body_required = False
+        if body:
+            body = self.resolve(body)
+            body_required = bool(body.get("required", False))
+            for media, content in body.get("content", {}).items():
+                body_schemas[media] = content.get("schema", {})
+        return Operation(
+            operation_id=op_id,
+            method=method.upper(),
+            path=route,
+            raw=raw,
+            parameters=tuple(params),
+            secured=bool(security) and any(bool(s) for s in security),
+            scope=raw.get("x-scope"),
+            body_schemas=body_schemas,
+            body_required=body_required,
+        )
+
+    def resolve(self, node: Any) -> Any:
+        """Follow a local ``$ref`` (one level, repeatedly) to the node it names."""
+        while isinstance(node, dict) and "$ref" in node:
+            ref = node["$ref"]
+            if not ref.startswith("#/"):
+                raise ContractError(f"only local references are supported, got {ref}")
+            target: Any = self.document
+            for part in ref[2:].split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            node = target
+        return node
+
+    def validator(self, schema: dict[str, Any]) -> Validator:
+        """A validator whose ``$ref``s resolve inside the whole document."""
+        return _make_validator(self, _freeze(schema))
+
+    def value_errors(self, schema: dict[str, Any], value: str) -> list[ValidationError]:
+        """A parameter value's violations, memoised: clients send the same headers every call."""
+        key = (id(schema), value)
+        found = self._value_errors.get(key)
+        if found is None:
+            if len(self._value_errors) > 4096:
+                self._value_errors.clear()
+            found = sorted(self.validator(schema).iter_errors(value), key=lambda e: list(e.path))
+            self._value_errors[key] = found
+        return found
+
+    def schema(self, name: str) -> dict[str, Any]:
+        return copy.deepcopy(self.document["components"]["schemas"][name])
+
+    def schema_validator(self, name: str) -> Validator:
+        return self.validator({"$ref": f"#/components/schemas/{name}"})
+
+    def extension(self, *keys: str) -> Any:
+        node: Any = self.document
+        for key in keys:
+            node = node[key]
+        return node
+
+
+def _freeze(schema: dict[str, Any]) -> str:
+    return yaml.safe_dump(schema, sort_keys=True)
+
+
+def _make_validator(spec: Spec, frozen: str) -> Validator:
+    found = spec._validators.get(frozen)
+    if found is None:
+        rooted = _rebase_refs(yaml.safe_load(frozen))
+        cls = validator_for(rooted, default=Draft202012Validator)
+        made: Validator = cls(rooted, registry=spec._registry, format_checker=cls.FORMAT_CHECKER)
+        spec._validators[frozen] = made
+        return made
+    return found
+
+
+def _rebase_refs(node: Any) -> Any:
+    """Point ``#/...`` references at the registered document."""
+    if isinstance(node, dict):
+        return {
+            k: ("urn:nemo:openapi" + v if k == "$ref" and v.startswith("#/") else _rebase_refs(v))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_rebase_refs(v) for v in node]
+    return node
+
+
+@cache
+def load_spec(path: Path | None = None) -> Spec:
+    """Load and index the contract (cached: the file is read once per process)."""
+    target = path or spec_path()
+    try:
+        document = yaml.safe_load(target.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ContractError(f"contract not found at {target}") from None
+    return Spec(document, target)

@@ -1,0 +1,201 @@
+"""Tokens, users and credits: who is calling, what they may do, and what they can afford."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ..errors import ApiError
+from ..settings import Settings
+from .clock import Clock
+from .randomness import Randomness
+from .store import Store, TokenRecord, UserRecord
+
+__all__ = ["ANONYMOUS_SCOPES", "Accounts", "Caller"]
+
+ANONYMOUS_SCOPES = ("read", "write", "upload")
+REGISTERED_SCOPES = ("read", "write", "upload", "render", "*")
+TOKEN_HINT = "get a new one from /api/auth/anonymous-token with the same X-Client-Id"
+
+
+@dataclass(frozen=True)
+class Caller:
+    token: TokenRecord
+    user: UserRecord
+
+    @property
+    def user_id(self) -> str:
+        return self.user.user_id
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Accounts:
+    def __init__(self, store: Store, clock: Clock, rng: Randomness, settings: Settings) -> None:
+        self.store = store
+        self.clock = clock
+        self.rng = rng
+        self.settings = settings
+
+    # -- tokens -------------------------------------------------------------------------------
+    def issue_anonymous(self, client_id: str, ip: str) -> tuple[TokenRecord, UserRecord]:
+        """A token for ``client_id``: its still-valid one, or a new one within the rate limits."""
+        now = self.clock.now()
+        window_start = now - self.settings.rate_window
+        mine = [t for t in self.store.tokens_for_client(client_id) if t.kind == "anonymous"]
+        for record in reversed(mine):
+            if not record.revoked and record.expires_at > now:
+                user = self.store.get_user(record.user_id)
+                if user is not None:
+                    return record, user
+        # a revoked token frees its slot (x-assumed): the client's documented answer to 1001 is
+        # to ask again with the same client id, which must then work
+        recent = [t for t in mine if t.issued_at > window_start and not t.revoked]
+        if len(recent) >= self.settings.tokens_per_client_id:
+            raise ApiError(
+                429,
+                "Too many token requests for this client id (1 per 7 days); retry in 30 s",
+                data={"limit": "per_client_id", "retry_after": 30},
+            )
+        from_ip = [t for t in self.store.issues_from_ip(ip) if t > window_start]
+        if len(from_ip) >= self.settings.tokens_per_ip:
+            raise ApiError(
+                429,
+                f"Too many new tokens from this address ({self.settings.tokens_per_ip} per 7 days);"
+                " retry in 30 s",
+                data={"limit": "per_ip", "retry_after": 30},
+            )
+        key: tuple[object, ...] = ("client", client_id, len(mine))
+        if self.settings.draws == "order":  # the n-th anonymous token of this mock, whoever asks
+            key = ("order", sum(1 for t in self.store.tokens() if t.kind == "anonymous"))
+        # a client id keeps its anonymous user across tokens (x-assumed): re-authenticating
+        # after 1001 must not lose the user's sessions, renders and credits
+        previous = self.store.get_user(mine[-1].user_id) if mine else None
+        user = previous or UserRecord(
+            user_id="anon_" + self.rng.token_hex(6, *key, "user"),
+            registered=False,
+            plan=None,
+            available=self.settings.anonymous_credits,
+        )
+        record = TokenRecord(
+            token="nmv_usr_" + self.rng.token_hex(16, *key, "token"),
+            kind="anonymous",
+            user_id=user.user_id,
+            scopes=ANONYMOUS_SCOPES,
+            issued_at=now,
+            expires_at=now + self.settings.token_ttl,
+            client_id=client_id,
+        )
+        self.store.put_user(user)
+        self.store.put_token(record)
+        self.store.record_issue(ip, now)
+        return record, user
+
+    def mint_registered(
+        self, *, credits: int | None, plan: str, scopes: tuple[str, ...] | None, seq: int
+    ) -> tuple[TokenRecord, UserRecord]:
+        """A registered NEMO_TOKEN (admin API): all scopes and a plan tier unless told otherwise."""
+        now = self.clock.now()
+        key = ("registered", seq)
+        user = UserRecord(
+            user_id="usr_" + self.rng.token_hex(6, *key, "user"),
+            registered=True,
+            plan=plan,
+            available=self.settings.registered_credits if credits is None else credits,
+        )
+        record = TokenRecord(
+            token="nmv_usr_" + self.rng.token_hex(16, *key, "token"),
+            kind="registered",
+            user_id=user.user_id,
+            scopes=scopes if scopes is not None else REGISTERED_SCOPES,
+            issued_at=now,
+            expires_at=now + 365 * self.settings.token_ttl,
+        )
+        self.store.put_user(user)
+        self.store.put_token(record)
+        return record, user
+
+    def issue_claim(self, caller: Caller, task_id: str, session_id: str) -> TokenRecord:
+        now = self.clock.now()
+        record = TokenRecord(
+            token="clm_" + self.rng.token_hex(12, "claim", caller.user_id, session_id, now),
+            kind="claim",
+            user_id=caller.user_id,
+            scopes=(),
+            issued_at=now,
+            expires_at=now + self.settings.claim_ttl,
+            task_id=task_id,
+            session_id=session_id,
+        )
+        self.store.put_token(record)
+        return record
+
+    def authenticate(self, authorization: str | None, scope: str | None) -> Caller:
+        """The caller behind an ``Authorization: Bearer`` header, or 1001."""
+        if not authorization:
+            raise ApiError(1001, f"Authorization: Bearer <token> is required; {TOKEN_HINT}")
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise ApiError(1001, f"Authorization must be 'Bearer <token>'; {TOKEN_HINT}")
+        record = self.store.get_token(value.strip())
+        if record is None:
+            raise ApiError(1001, f"Token is invalid; {TOKEN_HINT}")
+        if record.kind == "claim":
+            raise ApiError(
+                1001, "A claim token only opens the task in the browser; it has no API access"
+            )
+        if record.revoked:
+            raise ApiError(1001, f"Token was revoked; {TOKEN_HINT}")
+        if record.expires_at <= self.clock.now():
+            raise ApiError(1001, f"Token expired (tokens last 7 days); {TOKEN_HINT}")
+        user = self.store.get_user(record.user_id)
+        if user is None:
+            raise ApiError(1001, f"Token is invalid; {TOKEN_HINT}")
+        if scope and not self._allows(record, scope):
+            raise ApiError(1001, f"Token lacks the '{scope}' scope this call needs")
+        return Caller(record, user)
+
+    @staticmethod
+    def _allows(record: TokenRecord, scope: str) -> bool:
+        if "*" in record.scopes or scope in record.scopes:
+            return True
+        # anonymous tokens export: the documents' own flows do (see bearerAuth x-scopes)
+        return record.kind == "anonymous" and scope == "render"
+
+    def revoke(self, token: str) -> bool:
+        record = self.store.get_token(token)
+        if record is None:
+            return False
+        record.revoked = True
+        self.store.put_token(record)
+        return True
+
+    # -- credits ------------------------------------------------------------------------------
+    def freeze(self, user: UserRecord, amount: int) -> None:
+        """Reserve ``amount`` for work in progress, or 2001 when it is not there."""
+        if amount <= 0:
+            return
+        if user.available < amount:
+            raise ApiError(
+                2001,
+                f"Not enough credits: this needs {amount}, {user.available} available",
+                data={
+                    "user_id": user.user_id,
+                    "registered": user.registered,
+                    "required": amount,
+                    "available": user.available,
+                },
+            )
+        user.available -= amount
+        user.frozen += amount
+        self.store.put_user(user)
+
+    def settle(self, user: UserRecord, frozen: int, charged: int) -> None:
+        """End reserved work: ``charged`` of the ``frozen`` amount is spent, the rest released."""
+        frozen = min(frozen, user.frozen)
+        charged = max(0, min(charged, frozen))
+        user.frozen -= frozen
+        user.available += frozen - charged
+        self.store.put_user(user)

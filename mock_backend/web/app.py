@@ -1,0 +1,253 @@
+"""`create_app`: the FastAPI application, built from openapi.yaml.
+
+Each operation of the contract becomes a route whose handler is bound by ``operationId``;
+start-up fails if the contract and the handlers disagree. Every request is checked against the
+contract before its handler runs (auth first, then headers, path, query and body), and every
+error leaves as the documented envelope, never FastAPI's 422 shape, never a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..backend import Backend
+from ..control.effects import apply_effects, responds, scripted_response
+from ..control.journal import Entry, JournalMiddleware
+from ..control.redact import fingerprint
+from ..control.rules import RequestFacts
+from ..errors import ApiError, ContractError, StreamCut
+from ..openapi import json_text
+from ..openapi.envelope import error_response, ok
+from ..openapi.json_text import JsonRejected
+from ..openapi.limits import read_body
+from ..openapi.spec import Operation, Spec, load_spec
+from ..openapi.validation import check_body, check_parameters
+from ..settings import Settings
+from ..state.clock import Clock
+from .cdn import cdn_routes
+from .connections import RequestLimits
+from .handlers import Call, Handler, all_handlers
+
+__all__ = ["bind_handlers", "create_app"]
+
+log = logging.getLogger("nemo_mock")
+
+
+def bind_handlers(spec: Spec, handlers: dict[str, Handler]) -> dict[str, Handler]:
+    """Fail loudly unless every operation has exactly one handler and every handler an operation."""
+    missing = sorted(set(spec.operations) - set(handlers))
+    extra = sorted(set(handlers) - set(spec.operations))
+    if missing or extra:
+        raise ContractError(
+            f"openapi.yaml and the handlers disagree: operations without a handler {missing}, "
+            f"handlers without an operation {extra}"
+        )
+    return handlers
+
+
+def _facts(backend: Backend, operation: Operation, request: Request, raw: bytes) -> RequestFacts:
+    """What rules can match on, read leniently (the request is validated later)."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    token = None
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        token = value.strip()
+    record = backend.store.get_token(token) if token else None
+    body: Any = None
+    if raw and "json" in headers.get("content-type", ""):
+        try:
+            body = json_text.loads(raw)
+        except JsonRejected:
+            body = None
+    session_id = request.path_params.get("session_id")
+    if session_id is None and isinstance(body, dict):
+        found = body.get("session_id", body.get("sessionId"))
+        session_id = found if isinstance(found, str) else None
+    if session_id is None and "render_id" in request.path_params:
+        render = backend.store.get_render(request.path_params["render_id"])
+        session_id = render.session_id if render else None
+    return RequestFacts(
+        operation=operation.operation_id,
+        method=request.method,
+        path=request.url.path,
+        token=token,
+        client_id=headers.get("x-client-id") or (record.client_id if record else None),
+        session_id=session_id,
+        user_id=record.user_id if record else None,
+        headers=headers,
+        body=body,
+    )
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    reads_json = bool(operation.body_schemas) and not handler.reads_body
+
+    async def endpoint(request: Request) -> Response:
+        scope = request.scope
+        backend: Backend = request.app.state.backend
+        profile = backend.settings.error_status
+        entry: Entry | None = scope.get("state", {}).get("journal_entry")
+        # ASGI header names are lower-case already
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        token = _bearer(headers)
+        if entry is not None:
+            entry.operation = operation.operation_id
+            entry.token = fingerprint(token) if token else None
+            entry.client_id = headers.get("x-client-id")
+            entry.session_id = request.path_params.get("session_id")
+        overrides: dict[str, Any] = {}
+        try:
+            raw = await read_body(request, backend.limits.json_body_bytes) if reads_json else b""
+            oneshot = headers.get("x-mock-scenario")
+            if oneshot or backend.scenarios.has_rules:  # rules cost nothing when there are none
+                facts = _facts(backend, operation, request, raw)
+                extra = backend.scenarios.build({"name": oneshot}) if oneshot else None
+                fired = backend.scenarios.resolve(facts, extra)
+                for rule in fired:
+                    apply_effects(backend, rule, facts, overrides)
+                if overrides.pop("rest_statuses", False):
+                    profile = "rest"
+                if entry is not None and fired:
+                    entry.rule = ", ".join(f"{r.name or 'rule'}:{r.id}" for r in fired)
+                    entry.session_id = entry.session_id or facts.session_id
+                scripted = next((r for r in fired if responds(r)), None)
+                if scripted is not None:
+                    return await scripted_response(backend, scripted, profile)
+            caller = None
+            if operation.secured:
+                caller = backend.accounts.authenticate(
+                    headers.get("authorization"), operation.scope
+                )
+                if entry is not None:
+                    entry.user_id = caller.user_id
+                    entry.client_id = entry.client_id or caller.token.client_id
+            params = check_parameters(
+                backend.spec,
+                operation,
+                headers,
+                request.path_params,
+                dict(request.query_params) if scope["query_string"] else {},
+            )
+            if reads_json:
+                params.body = check_body(
+                    backend.spec,
+                    operation,
+                    headers.get("content-type"),
+                    raw,
+                    max_depth=backend.limits.json_depth,
+                )
+                if entry is not None and isinstance(params.body, dict):
+                    session = params.body.get("session_id", params.body.get("sessionId"))
+                    entry.session_id = entry.session_id or session
+            call = Call(request, operation, params, caller, backend, overrides)
+            result = await handler.fn(call)
+        except ApiError as error:
+            return error_response(error, profile)
+        if isinstance(result, Response):
+            return result
+        return JSONResponse(result if "code" in result else ok(result))
+
+    endpoint.__name__ = operation.operation_id
+    return endpoint
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    spec: Spec | None = None,
+    clock: Clock | None = None,
+    handlers: dict[str, Handler] | None = None,
+) -> FastAPI:
+    """A mock NemoVideo backend. State lives on ``app.state.backend``; nothing is global."""
+    settings = settings or Settings()
+    spec = spec or load_spec()
+    table = bind_handlers(spec, handlers if handlers is not None else all_handlers())
+    backend = Backend(settings, spec=spec, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            backend.close()
+
+    app = FastAPI(
+        title="nemo-mock",
+        # a test double has no use for OpenTelemetry, and it sits on every request's path
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    app.state.before_shutdown = backend.end_streams  # called by DrainingServer
+    for operation in spec.operations.values():
+        app.router.routes.append(
+            Route(
+                operation.path,
+                _endpoint(operation, table[operation.operation_id]),
+                methods=[operation.method],
+                name=operation.operation_id,
+            )
+        )
+    app.router.routes.extend(cdn_routes())
+    from ..control.admin import admin_routes
+
+    app.router.routes.extend(admin_routes())
+
+    async def contract(_: Request) -> Response:
+        assert spec.path is not None
+        return Response(spec.path.read_bytes(), media_type="application/yaml")
+
+    app.router.routes.append(Route("/openapi.yaml", contract, methods=["GET"]))
+    _install_error_handlers(app, backend)
+    app.add_middleware(
+        RequestLimits,
+        seconds=backend.limits.request_seconds,
+        header_bytes=backend.limits.header_bytes,
+    )
+    app.add_middleware(JournalMiddleware, journal_of=lambda scope: backend.journal)  # outermost
+    return app
+
+
+def _install_error_handlers(app: FastAPI, backend: Backend) -> None:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            error = ApiError(405, f"{request.method} is not allowed on {request.url.path}")
+        elif exc.status_code == 404:
+            error = ApiError(404, f"no operation at {request.url.path}; see /openapi.yaml")
+        else:
+            error = ApiError(exc.status_code, str(exc.detail))
+        return error_response(error, backend.settings.error_status, dict(exc.headers or {}))
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, StreamCut):  # scripted: the response has started, nothing to send
+            log.info("scripted stream cut on %s", request.url.path)
+            return Response(status_code=500)
+        log.exception("bug in the mock while answering %s %s", request.method, request.url.path)
+        body: dict[str, Any] = {
+            "code": 500,
+            "message": f"the mock failed on this request ({type(exc).__name__}); this is a bug "
+            "in nemo-mock, please report it with the request",
+            "data": None,
+        }
+        return JSONResponse(body, status_code=500)
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, crash)

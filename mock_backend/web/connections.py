@@ -1,0 +1,192 @@
+"""Connections that cannot be held open, or answered outside the envelope, by a hostile client.
+
+uvicorn (0.54, h11) waits for a request's head without a deadline: a connection that sends
+nothing, or a header a byte at a time, stays open for ever. It answers a malformed or oversized
+head with a plain-text 400. `GuardedH11Protocol` gives the head ``request_seconds`` (wall time,
+the network's) from the connection's start or the previous response, then answers 408 and
+closes; malformed heads answer 400 and heads over ``header_bytes`` 431, both as the envelope.
+
+`RequestLimits` does the same for a body that stops arriving: each chunk must come within
+``request_seconds`` of the last, else the app is cancelled and the client gets 408 (once the body
+is complete, waiting on the connection, as a stream does to notice a client leaving, is free),
+and answers 431 for a head over the limit that arrived whole (h11 bounds only one in pieces).
+
+Both limits come from the contract (``info.x-limits``) through `Limits`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import anyio
+import h11
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from ..errors import ApiError
+from ..openapi.envelope import error_body, error_response
+from ..openapi.limits import Limits
+
+__all__ = ["GuardedH11Protocol", "RequestLimits", "guarded_protocol"]
+
+_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def _raw_answer(status: int, message: str) -> bytes:
+    """A whole HTTP/1.1 response carrying the envelope, for moments h11 cannot send one."""
+    body = json.dumps(error_body(ApiError(status, message))).encode()
+    head = (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body))
+    )
+    return head + body
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request head and enveloped refusals."""
+
+    limits: Limits  # set by `guarded_protocol`
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer: asyncio.TimerHandle | None = None
+
+    def _arm_head_timer(self) -> None:
+        self._cancel_head_timer()
+        self._head_timer = self.loop.call_later(self.limits.request_seconds, self._head_late)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is being answered: the body has its own deadline
+        if self.conn.their_state is not h11.IDLE or not self.conn.trailing_data[0]:
+            # nothing of a next request arrived (a new connection that sends nothing), or the
+            # rest of a body the app answered without reading: nothing to answer, just close
+            self.transport.close()
+            return
+        self.transport.write(
+            _raw_answer(
+                408,
+                f"the request's head did not arrive within {self.limits.request_seconds:g} s; "
+                "send the whole request at once, on a new connection",
+            )
+        )
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        try:
+            super().handle_events()
+        except UnicodeDecodeError:  # a request target that is not ASCII
+            self._refuse(400, "the request target is not ASCII; percent-encode it")
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._cancel_head_timer()  # the head is in: the app has the request
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_head_timer()  # the next request's head gets the same deadline
+
+    def send_400_response(self, msg: str) -> None:
+        # called from handle_events while h11's RemoteProtocolError is being handled: its
+        # status hint tells an oversized head (431) from a malformed one (400)
+        error = sys.exc_info()[1]
+        status = getattr(error, "error_status_hint", 400)
+        if status == 431:
+            self._refuse(
+                431,
+                f"the request line and headers are larger than {self.limits.header_bytes} "
+                "bytes; send fewer or shorter headers",
+            )
+        else:
+            self._refuse(400, f"not a valid HTTP/1.1 request ({error or msg})")
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._cancel_head_timer()
+        self.logger.info("refused a connection's request: %s", message)
+        self.transport.write(_raw_answer(status, message))
+        self.transport.close()
+
+
+def guarded_protocol(limits: Limits) -> type[GuardedH11Protocol]:
+    """The protocol class for uvicorn's ``http=`` setting, bound to ``limits``."""
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits})
+
+
+class RequestLimits:
+    """ASGI middleware: a head larger than ``header_bytes`` answers 431 (h11 only bounds a head
+    that arrives in pieces), and a body whose next chunk takes longer than ``seconds`` ends the
+    request with 408 instead of holding it open; both the envelope with ``Connection: close``."""
+
+    def __init__(self, app: ASGIApp, seconds: float, header_bytes: int) -> None:
+        self.app = app
+        self.seconds = seconds
+        self.header_bytes = header_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = len(scope.get("raw_path", b"")) + len(scope.get("query_string", b""))
+        size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+        if size > self.header_bytes:
+            error = ApiError(
+                431,
+                f"the request line and headers are larger than {self.header_bytes} bytes; "
+                "send fewer or shorter headers",
+            )
+            await error_response(error, "http200", {"Connection": "close"})(scope, receive, send)
+            return
+        body_done = False
+        started = False
+        late = False
+
+        with anyio.CancelScope() as request_scope:
+
+            async def guarded_receive() -> Message:
+                nonlocal body_done, late
+                if body_done:
+                    return await receive()
+                with anyio.move_on_after(self.seconds):
+                    message = await receive()
+                    if message["type"] != "http.request" or not message.get("more_body"):
+                        body_done = True
+                    return message
+                late = True
+                request_scope.cancel()
+                await anyio.sleep_forever()  # cancelled at once: the app ends here
+                raise AssertionError("unreachable")
+
+            async def guarded_send(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                await send(message)
+
+            await self.app(scope, guarded_receive, guarded_send)
+        if late and not started:
+            error = ApiError(
+                408,
+                f"the request body stopped arriving for {self.seconds:g} s; send it whole, "
+                "or retry on a new connection",
+                data={"field": "body", "rule": "timeout"},
+            )
+            await error_response(error, "http200")(scope, receive, send)  # Connection: close

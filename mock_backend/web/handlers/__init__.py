@@ -1,0 +1,79 @@
+"""Product operations, one function per ``operationId`` of openapi.yaml.
+
+A handler receives a `Call` (the validated request, the authenticated caller, the backend) and
+returns the success ``data`` (wrapped in the envelope by the app), a full body dict marked with
+``code``, or a Starlette response. It raises `ApiError` for a documented error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...backend import Backend
+from ...errors import ApiError
+from ...openapi.spec import Operation
+from ...openapi.validation import ValidatedRequest
+from ...state.accounts import Caller
+from ...state.store import SessionRecord
+
+__all__ = ["Call", "Handler", "all_handlers"]
+
+
+@dataclass
+class Call:
+    request: Request
+    operation: Operation
+    params: ValidatedRequest
+    caller: Caller | None
+    backend: Backend
+    overrides: dict[str, Any] = field(default_factory=dict)  # from fired rules (effects.py)
+
+    @property
+    def body(self) -> Any:
+        return self.params.body
+
+    @property
+    def me(self) -> Caller:
+        assert self.caller is not None, f"{self.operation.operation_id} is not a secured operation"
+        return self.caller
+
+    @property
+    def base_url(self) -> str:
+        return str(self.request.base_url).rstrip("/")
+
+    def session(self, session_id: str, field: str = "path.session_id") -> SessionRecord:
+        """The caller's session, or 1002."""
+        session = self.backend.store.get_session(session_id)
+        if session is None or session.user_id != self.me.user_id:
+            raise ApiError(
+                1002,
+                f"Session {session_id} not found; create a new session",
+                data={"field": field},
+            )
+        return session
+
+
+Result = dict[str, Any] | Response
+
+
+@dataclass(frozen=True)
+class Handler:
+    fn: Callable[[Call], Awaitable[Result]]
+    reads_body: bool = False  # the handler streams the request body itself
+
+
+def all_handlers() -> dict[str, Handler]:
+    from . import accounts, chat, renders, sessions
+
+    table: dict[str, Handler] = {}
+    for module in (accounts, sessions, chat, renders):
+        for op_id, handler in module.HANDLERS.items():
+            if op_id in table:
+                raise AssertionError(f"two handlers for {op_id}")
+            table[op_id] = handler
+    return table

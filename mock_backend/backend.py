@@ -1,8 +1,8 @@
 """The mock's engine: one object holding every piece of state, free of HTTP.
 
 `create_app` puts one `Backend` on ``app.state``; handlers and the control API reach the
-store, the clock, the seeded randomness, accounts, renders and agent runs through it. `reset`
-returns it to a fresh start without restarting the server.
+store, the clock, the seeded randomness, accounts, renders and agent runs (`Runs`) through
+it. `reset` returns it to a fresh start without restarting the server.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .agent.stream import Run, StreamFaults
+from .agent.runs import Runs
 from .control.journal import Journal
 from .control.scenarios import ScenarioBook
 from .openapi.limits import Limits
@@ -61,13 +61,8 @@ class Backend:
             body_bytes=self.limits.journal_body_bytes,
         )
         self.scenarios = ScenarioBook(set(self.spec.operations))
-        self.runs: set[Run] = set()
-        # scripted stream faults: per session (every run) and for a session's next run only
-        self.session_faults: dict[str, StreamFaults] = {}
-        self.next_run_faults: dict[str, StreamFaults] = {}
-        self.session_shapes: dict[str, str] = {}
         self.counters: dict[str, int] = {}
-        self.generation = 0  # bumped by reset: late callbacks of older runs must not write
+        self.runs = Runs(self.store, self.accounts, self.clock, self.rng, settings, self.next_id)
 
     def next_id(self, kind: str, *key: Any) -> int:
         """A per-kind sequence number (seeds the ids of new records deterministically)."""
@@ -81,35 +76,23 @@ class Backend:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def faults_for_run(self, session_id: str) -> StreamFaults | None:
-        once = self.next_run_faults.pop(session_id, None)
-        return once or self.session_faults.get(session_id)
-
     def reset(self, seed: int | None = None) -> None:
         """Forget everything: tokens, sessions, renders, files, runs and scripted faults."""
-        self.generation += 1
-        for run in list(self.runs):
-            run.cancel()
-        self.runs.clear()
+        self.runs.reset()
         self.store.clear()
         self.journal.clear()
         self.scenarios.clear()
         self.rng.reset(seed)
         self.counters.clear()
-        self.session_faults.clear()
-        self.next_run_faults.clear()
-        self.session_shapes.clear()
         self.renders.reset()
         shutil.rmtree(self.data_dir / "uploads", ignore_errors=True)
 
     def end_streams(self) -> None:
         """End every agent run now (server shutdown): their streams close, credits settle."""
-        for run in list(self.runs):
-            run.cancel()
+        self.runs.cancel_all()
 
     def close(self) -> None:
-        for run in list(self.runs):
-            run.cancel()
+        self.runs.cancel_all()
         self.renders.close()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)

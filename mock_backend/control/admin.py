@@ -154,15 +154,13 @@ async def session_faults(request: Request, backend: Backend, body: dict[str, Any
         raise ApiError(1002, f"Session {session_id} not found", data={"field": "path.session_id"})
     once = bool(body.pop("once", False))
     shape = body.pop("shape", None)
-    if shape is not None:
-        if shape not in ("adk", "legacy"):
-            raise ApiError(422, "body.shape: adk or legacy", data={"field": "body.shape"})
-        backend.session_shapes[session_id] = shape
+    if shape is not None and shape not in ("adk", "legacy"):
+        raise ApiError(422, "body.shape: adk or legacy", data={"field": "body.shape"})
     try:
         faults = StreamFaults.from_dict(body)
     except InvalidStreamConfig as exc:
         raise ApiError(422, str(exc), data={"field": "body"}) from None
-    (backend.next_run_faults if once else backend.session_faults)[session_id] = faults
+    backend.runs.script(session_id, faults, once=once, shape=shape)
     return {
         "session_id": session_id,
         "once": once,

@@ -1,0 +1,182 @@
+"""Agent runs as a service beside `Renders`: starting one, the runs still going, and the faults
+and event shapes the control API scripts for the next ones.
+
+Starting a run decides everything that can fail first (the plan, the scripted faults, the event
+shape) and only then freezes the user's credits, so a refusal never leaves credits frozen. The
+run then lives on its own: a client that disconnects does not stop it, its draft change still
+lands, and the frozen credits are settled at its end (all of them released if it failed before
+changing anything). `reset` cancels every run; a run's late callbacks after a reset write
+nothing, because the session they would write to no longer exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from typing import Any
+
+from ..settings import Settings
+from ..state.accounts import Accounts
+from ..state.clock import Clock
+from ..state.randomness import Randomness
+from ..state.store import SessionRecord, Store, UserRecord
+from .planning import AgentTiming, SessionView, plan_run
+from .stream import Run, RunOutcome, StreamFaults, StreamSettings
+from .timeline import UploadView
+
+__all__ = ["Runs"]
+
+
+class Runs:
+    def __init__(
+        self,
+        store: Store,
+        accounts: Accounts,
+        clock: Clock,
+        rng: Randomness,
+        settings: Settings,
+        next_id: Callable[..., int],
+    ) -> None:
+        self.store = store
+        self.accounts = accounts
+        self.clock = clock
+        self.rng = rng
+        self.settings = settings
+        self._next_id = next_id
+        self._live: set[Run] = set()
+        # scripted by the control API: per session (every run), for its next run only, its shape
+        self._session_faults: dict[str, StreamFaults] = {}
+        self._next_run_faults: dict[str, StreamFaults] = {}
+        self._shapes: dict[str, str] = {}
+        self._generation = 0  # bumped by reset: late callbacks of older runs must not write
+
+    def __len__(self) -> int:
+        """How many runs are still going."""
+        return len(self._live)
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(list(self._live))
+
+    def script(
+        self, session_id: str, faults: StreamFaults, *, once: bool, shape: str | None
+    ) -> None:
+        """Faults for the session's runs (``once``: its next run only), and its event shape."""
+        (self._next_run_faults if once else self._session_faults)[session_id] = faults
+        if shape is not None:
+            self._shapes[session_id] = shape
+
+    def start(
+        self,
+        session: SessionRecord,
+        user: UserRecord,
+        message: str,
+        overrides: Mapping[str, Any],
+        note: Callable[[str], None],
+    ) -> AsyncGenerator[bytes, None]:
+        """Plan the run, choose its faults and shape, freeze its cost and start it: its stream,
+        from the first byte. ``note`` tells the journal what the suite needs to know (a
+        duplicate send, a scripted stall)."""
+        timing = AgentTiming()
+        if overrides.get("silent_close"):
+            timing = dataclasses.replace(timing, silent_edit_probability=1.0)
+        if overrides.get("trailing_issue"):
+            timing = dataclasses.replace(timing, trailing_issue_probability=1.0)
+        plan = plan_run(
+            message, _view(session), self.rng.stream("agent", session.session_id), timing
+        )
+        faults, once = self._faults(session.session_id, overrides)
+        shape = self._shapes.get(session.session_id, self.settings.event_shape)
+        if overrides.get("legacy_shape"):
+            shape = "legacy"
+        self.accounts.freeze(user, plan.cost)  # the last step that may refuse (2001)
+        if once:  # spent only by a run that starts
+            self._next_run_faults.pop(session.session_id, None)
+
+        run_no = self._next_id("run", session.session_id)
+        if session.active_runs > 0:
+            session.duplicate_sends.append({"run": run_no, "at": self.clock.now()})
+            note("duplicate send: a run on this session was still going")
+        if faults is not None and faults.stall_after is not None and faults.stall_for > 0:
+            note(f"stall at +{faults.stall_after:g} s for {faults.stall_for:g} s")
+        session.active_runs += 1
+        session.runs += 1
+        self.store.put_session(session)
+        generation = self._generation
+
+        def on_apply(draft: dict[str, Any]) -> None:
+            if self._generation != generation:
+                return  # the mock was reset meanwhile: this session no longer exists
+            session.draft = draft
+            self.store.put_session(session)
+
+        def on_finish(outcome: RunOutcome) -> None:
+            self._live.discard(run)
+            if self._generation != generation:
+                return
+            charged = plan.cost if outcome.status == "completed" or outcome.applied else 0
+            self.accounts.settle(user, plan.cost, charged)
+            session.active_runs = max(0, session.active_runs - 1)
+            self.store.put_session(session)
+
+        run = Run(
+            plan,
+            clock=self.clock,
+            rng=self.rng.stream("run", session.session_id, run_no),
+            on_apply=on_apply,
+            on_finish=on_finish,
+            settings=StreamSettings(
+                shape="legacy" if shape == "legacy" else "adk",
+                heartbeat_every=self.settings.heartbeat_every,
+            ),
+            faults=faults,
+        )
+        self._live.add(run)
+        stream = run.listen()  # attached before the run starts: no byte is missed
+        run.start()
+        return stream
+
+    def _faults(
+        self, session_id: str, overrides: Mapping[str, Any]
+    ) -> tuple[StreamFaults | None, bool]:
+        """The run's faults, and whether they are the session's next-run-only ones."""
+        if "stream" in overrides:  # a fired rule's respond.stream, checked when it was added
+            stream = overrides["stream"]
+            faults = stream if isinstance(stream, StreamFaults) else StreamFaults.from_dict(stream)
+            return faults, False
+        once = self._next_run_faults.get(session_id)
+        if once is not None:
+            return once, True
+        return self._session_faults.get(session_id), False
+
+    def cancel_all(self) -> None:
+        """End every run now (a reset, a shutdown): their streams close, credits settle."""
+        for run in list(self._live):
+            run.cancel()
+
+    def reset(self) -> None:
+        self._generation += 1
+        self.cancel_all()
+        self._live.clear()
+        self._session_faults.clear()
+        self._next_run_faults.clear()
+        self._shapes.clear()
+
+
+def _view(session: SessionRecord) -> SessionView:
+    """What the agent may read of a session: a copy of its draft, its uploads, its language."""
+    return SessionView(
+        draft=copy.deepcopy(session.draft),
+        uploads=[
+            UploadView(
+                cdn_url=u.cdn_url,
+                filename=u.filename,
+                file_type=u.file_type,  # type: ignore[arg-type]
+                duration=u.duration,
+                width=u.width,
+                height=u.height,
+            )
+            for u in session.uploads
+        ],
+        language=session.language,
+    )

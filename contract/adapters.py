@@ -130,6 +130,7 @@ class RunResult:
     # virtual), when the suite gave it its clock
     sleeps: list[tuple[float, float]] | None = None
     reads: list[tuple[float, float]] | None = None
+    deliveries: list[tuple[float, float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,13 @@ class _MockTime:
         self._watch = watch
         self.sleeps: list[tuple[float, float]] = []
         self.reads: list[tuple[float, float]] = []  # (wall, virtual) of each clock reading
+        # (wall, virtual) as each chunk of a response body reached the client: how late the
+        # mock's bytes arrived, which a client reading the time as a line comes cannot help
+        self.deliveries: list[tuple[float, float]] = []
+
+    def stamp(self) -> tuple[float, float]:
+        """(wall, virtual) now, without counting as the client's reading."""
+        return self._clock.stamp()
 
     def now(self) -> float:
         wall, now = self._clock.stamp()  # one instant, on the journal's time base
@@ -230,14 +238,15 @@ class _MockTime:
 class _WatchedTransport(httpx.BaseTransport):
     """Refuses the client's requests past its step's limits."""
 
-    def __init__(self, inner: httpx.BaseTransport, watch: _Watch) -> None:
+    def __init__(self, inner: httpx.BaseTransport, watch: _Watch, clock: _MockTime) -> None:
         self._inner = inner
         self._watch = watch
+        self._clock = clock
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self._watch.check()
         response = self._inner.handle_request(request)
-        response.stream = _WatchedStream(response.stream, self._watch)
+        response.stream = _WatchedStream(response.stream, self._watch, self._clock)
         return response
 
 
@@ -245,13 +254,15 @@ class _WatchedStream(httpx.SyncByteStream):
     """A response body checked against the step's limits at every chunk: a client holding a
     stream past them is stopped there, not only at its next request or sleep."""
 
-    def __init__(self, inner: Any, watch: _Watch) -> None:
+    def __init__(self, inner: Any, watch: _Watch, clock: _MockTime) -> None:
         self._inner = inner
         self._watch = watch
+        self._clock = clock
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._inner:
             self._watch.check()
+            self._clock.deliveries.append(self._clock.stamp())
             yield chunk
 
     def close(self) -> None:
@@ -293,7 +304,8 @@ class InProcessAdapter:
         with (
             transport_ as transport,
             httpx.Client(
-                transport=_WatchedTransport(transport, watch), timeout=httpx.Timeout(limits.wall)
+                transport=_WatchedTransport(transport, watch, clock),
+                timeout=httpx.Timeout(limits.wall),
             ) as http,
         ):
             try:
@@ -320,6 +332,7 @@ class InProcessAdapter:
             killed_virtual=watch.killed_virtual,
             sleeps=clock.sleeps,
             reads=clock.reads,
+            deliveries=clock.deliveries,
         )
 
 

@@ -240,6 +240,7 @@ def _run_once(
             [] if isinstance(adapter, InProcessAdapter) else None
         )
         reads: list[tuple[float, float]] = []
+        deliveries: list[tuple[float, float]] = []
         killed: str | None = None
         killed_virtual: float | None = None
         killed_noise = 0.0
@@ -270,6 +271,7 @@ def _run_once(
             if sleeps is not None:
                 sleeps += result.sleeps or []
                 reads += result.reads or []
+                deliveries += result.deliveries or []
             if result.killed and not killed:
                 killed, killed_virtual = result.killed, result.killed_virtual
                 # the most of that virtual time real work may account for: every wall second
@@ -291,6 +293,7 @@ def _run_once(
             lag=target.clock.lateness,
             sleeps=sleeps,
             reads=reads if sleeps is not None else None,
+            deliveries=deliveries if sleeps is not None else None,
             steps=[start for start, _ in steps],
             held=target.clock.held_since(started_wall),
         )

@@ -26,6 +26,7 @@ The method, for every gap the documents bound (two polls, a 429 and its retry, a
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,6 +68,10 @@ class Clocking:
     # wall-time spans the mock's clock stood still (held while it waited for real work: an
     # encode, a probe): no virtual time passed in them, so they are nobody's inflation
     held: Sequence[tuple[float, float]] = ()
+    # (wall, virtual) as each chunk of a response reached the client, when the suite gave it
+    # its transport: a stream's lines may reach a loaded client late, and it can only read
+    # the time when one comes
+    deliveries: Sequence[tuple[float, float]] | None = None
 
     @classmethod
     def measure(
@@ -77,6 +82,7 @@ class Clocking:
         lag: float,
         sleeps: Sequence[tuple[float, float]] | None,
         reads: Sequence[tuple[float, float]] | None = None,
+        deliveries: Sequence[tuple[float, float]] | None = None,
         steps: Sequence[float] = (),
         held: Sequence[tuple[float, float]] = (),
     ) -> Clocking:
@@ -94,7 +100,7 @@ class Clocking:
             ),
             default=0.0,
         )
-        return cls(scale, lag, sleeps, bound, reads, spread, served, tuple(held))
+        return cls(scale, lag, sleeps, bound, reads, spread, served, tuple(held), deliveries)
 
     def inflation(self, a: dict[str, Any], b: dict[str, Any], *, from_end: bool = False) -> float:
         """Virtual seconds the gap from ``a``'s start (or end) to ``b``'s start shows beyond
@@ -149,8 +155,29 @@ class Clocking:
             during = [v for wall, v in self.reads if begun <= wall <= ended]
             if during:  # from its reading as it sent the request, or as the stream opened
                 measured = during[-1] - (before or during)[-1 if before else 0]
-                return measured, measured
+                # a client that reads the time as a line comes read it as late as the line
+                # came: its decision was on time if it was so by the line it had
+                return measured - self.delivery_lag(entry), measured
         return value - self.shift, value + self.lag
+
+    def delivery_lag(self, entry: dict[str, Any]) -> float:
+        """The latest any chunk of ``entry``'s stream reached the client, in virtual seconds
+        after the mock sent it (each delivery set against the last send before it: the
+        events' and heartbeats' virtual times); 0 when the deliveries were not seen."""
+        if not self.deliveries:
+            return 0.0
+        begun, ended = float(entry["real_start"]), float(entry.get("real_end") or 0.0)
+        sends = sorted(
+            [float(entry["virtual_start"])]
+            + [float(e["virtual"]) for e in entry.get("events") or []]
+            + [float(b) for b in entry.get("heartbeats") or []]
+        )
+        late = 0.0
+        for wall, virtual in self.deliveries:
+            if begun <= wall <= ended:
+                sent = sends[max(0, bisect.bisect_right(sends, virtual) - 1)]
+                late = max(late, virtual - sent)
+        return late
 
 
 def _covered(spans: Sequence[tuple[float, float]], start: float, end: float) -> float:

@@ -127,3 +127,30 @@ def test_a_stream_the_client_closed_is_judged_by_the_clients_own_clock() -> None
     clocking = Clocking(100.0, lag=20.0, sleeps=[], reads=reads)
     # the journal says 620 s (late lines, a late close); the client decided after 601 s
     assert clocking.reaction(620.0, stream) == (602.0, 602.0)
+
+
+def test_a_heartbeat_that_reached_a_loaded_client_late_makes_its_timeout_noisy_not_failed() -> None:
+    # A replay of a loaded run (no_429_wait, sse-heartbeat-timeout): heartbeats every 15 s from
+    # virtual 1000; the client gives up at the first line after 600 s, the one sent at 1615,
+    # but on a busy machine that line reached it 7 virtual seconds (70 ms at 100x) late, so its
+    # own clock read 622 s. Judged by its clock alone that is a fail (600 + 15 + noise < 622).
+    beats = [1000.0 + 15.0 * n for n in range(1, 42)]
+    stream = {"real_start": 10.0, "real_end": 16.3, "virtual_start": 1000.0, "heartbeats": beats}
+    reads = [(9.9, 999.9), (10.0, 1000.0), (16.22, 1622.0)]
+    on_time = [(10.0 + (b - 1000.0) / 100 + 0.0005, b + 0.05) for b in beats[:-1]]
+    late = [(16.22, 1622.0)]  # the heartbeat sent at 1615, delivered at 1622
+    lo, hi = Clocking(100.0, sleeps=[], reads=reads, deliveries=on_time + late).reaction(
+        622.0, stream
+    )
+    assert (lo, hi) == pytest.approx((615.0, 622.0))
+    assert decide(600.0, 615.0, lo, hi) == "noisy"  # run again lower, where lines come on time
+    # without the deliveries seen, the same run is a fail: the verdict hung on machine load
+    lo, hi = Clocking(100.0, sleeps=[], reads=reads).reaction(622.0, stream)
+    assert decide(600.0, 615.0, lo, hi) == "fail"
+    # and a client that really held on past the next heartbeat still fails
+    reads_late = [(9.9, 999.9), (10.0, 1000.0), (16.40, 1640.0)]
+    deliveries = [(10.0 + (b - 1000.0) / 100 + 0.0005, b + 0.05) for b in beats]
+    lo, hi = Clocking(100.0, sleeps=[], reads=reads_late, deliveries=deliveries).reaction(
+        640.0, {**stream, "real_end": 16.5}
+    )
+    assert decide(600.0, 615.0, lo, hi) == "fail"

@@ -10,6 +10,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing nemo-contract and its tools into .venv (a minute on first run)"
 .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "is ignored" || true
-.venv/bin/python -m pip install --quiet -e '.[dev]' 2>&1 | grep -vE "is ignored|^\s*$|!!|wheel_obj|with strategy" || true
+# setuptools' editable-install banners (a flat layout is meant here) are filtered; pip's errors
+# and anything else it says still show
+.venv/bin/python -m pip install --quiet -e '.[dev]' 2>&1 \
+  | grep -vE "is ignored|^\s*$|!!|wheel_obj|with strategy|BuildBackendWarning|\*{20}|be careful with folders|name as your package|precedence during imports" \
+  || true
 .venv/bin/python -c 'import mock_backend, fastapi, av, schemathesis' \
   || { echo "setup failed: the packages above did not install; see pip's messages" >&2; exit 1; }

@@ -20,7 +20,6 @@ from ..backend import Backend
 from ..errors import ApiError
 from ..media.uploads import too_large, unsupported
 from ..openapi.envelope import error_response, status_for
-from ..settings import Settings
 from .rules import RequestFacts, Rule
 
 __all__ = ["apply_effects", "scripted_response"]
@@ -36,8 +35,14 @@ DEFAULT_MESSAGES = {
     2001: "Not enough credits for this request",
     # the same words as a real refusal, formats from media.SUPPORTED_EXTENSIONS
     4001: unsupported("the file").message,
-    4002: too_large("the file", Settings().max_upload_bytes).message,
 }
+
+
+def _default_message(backend: Backend, code: int) -> str:
+    """A scripted refusal says what the real one would, with the mock's own settings."""
+    if code == 4002:  # the limit this mock was started with (--max-upload-mb)
+        return too_large("the file", backend.settings.max_upload_bytes).message
+    return DEFAULT_MESSAGES.get(code, f"scripted error {code}")
 
 
 def apply_effects(
@@ -83,7 +88,7 @@ async def scripted_response(backend: Backend, rule: Rule, profile: str) -> Respo
         return _fault(backend, r.fault, r.delay)
     if r.code is not None:
         code = r.code
-        message = r.message or DEFAULT_MESSAGES.get(code, f"scripted error {code}")
+        message = r.message or _default_message(backend, code)
         data = r.body.get("data") if isinstance(r.body, dict) else None
         response = error_response(ApiError(code, message, data=data), profile)
         if r.status is not None:

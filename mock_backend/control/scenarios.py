@@ -12,24 +12,15 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from ..openapi.spec import load_spec
 from .redact import redact
 from .rules import RequestFacts, Rule, RuleError, rule_from_dict
 
 __all__ = ["CATALOGUE", "Scenario", "ScenarioBook"]
 
 SESSION_OPS = ["getSessionState", "uploadFiles", "runSse", "submitRender", "createClaimToken"]
-SECURED_ANY = [
-    "createClaimToken",
-    "createSession",
-    "runSse",
-    "uploadFiles",
-    "getCredits",
-    "getSessionState",
-    "submitRender",
-    "getRender",
-    "downloadRender",
-    "cancelRender",
-]
+# every operation that needs a token, as the contract's security says
+SECURED_ANY = [op.operation_id for op in load_spec().operations.values() if op.secured]
 
 
 @dataclass(frozen=True)

@@ -550,3 +550,26 @@ async def test_a_hundred_clients_with_different_scenarios_see_no_cross_talk(
     blob = json.dumps(journal) + "\n".join(r.getMessage() for r in caplog.records)
     assert tokens
     assert not [t for t in tokens if t in blob]
+
+
+def test_a_scripted_too_large_refusal_names_this_mocks_upload_limit() -> None:
+    import httpx
+
+    from contract import NemoMock
+    from mock_backend.settings import Settings
+
+    with NemoMock.in_process(Settings(max_upload_bytes=5 * 1024 * 1024)) as mock:
+        http = httpx.Client(transport=mock.sync_transport(), base_url=mock.base_url)
+        token = mock.mint_token(credits=100)["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        sid = http.post(
+            "/api/tasks/me/with-session/nemo_agent", headers=auth, json={"task_name": "t"}
+        ).json()["data"]["session_id"]
+        mock.scenario("file-too-large")
+        body = http.post(
+            f"/api/upload-video/nemo_agent/me/{sid}",
+            headers=auth,
+            files={"files": ("song.mp3", b"ID3" + b"\0" * 64, "audio/mpeg")},
+        ).json()
+        assert body["code"] == 4002
+        assert "5 MB" in body["message"], body["message"]  # not the default 500 MB

@@ -15,6 +15,7 @@ from typing import Any
 from .agent.runs import Runs
 from .control.journal import Journal
 from .control.scenarios import ScenarioBook
+from .openapi.envelope import StatusProfile
 from .openapi.limits import Limits
 from .openapi.spec import Spec, load_spec
 from .rendering.renders import Renders
@@ -39,6 +40,11 @@ class Backend:
         self.settings = settings
         self.spec = spec or load_spec()
         self.limits = Limits.from_spec(self.spec, **dict(settings.limits))
+        # how codes travel, by the contract's profiles: the one chosen, and REST for the rules
+        # that ask for it
+        self.profile = StatusProfile.of(self.spec, settings.error_status)
+        self.rest_profile = StatusProfile.of(self.spec, "rest")
+        self.control_profile = StatusProfile.of(self.spec, "http200")  # the control API's
         self.clock = clock or parse_clock(settings.clock, epoch=settings.epoch)
         self.rng = Randomness(settings.seed)
         self.store: Store = store or MemoryStore()

@@ -66,7 +66,7 @@ def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 raise ApiError(422, "body: a JSON object is expected", data={"field": "body"})
             result = await fn(request, backend, body)
         except ApiError as error:
-            return error_response(error, "http200")
+            return error_response(error, backend.control_profile)
         if isinstance(result, Response):
             return result
         return JSONResponse(ok(result))

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from ..backend import Backend
 from ..errors import ApiError
 from ..media.uploads import too_large, unsupported
-from ..openapi.envelope import error_response, status_for
+from ..openapi.envelope import StatusProfile, error_response
 from .rules import RequestFacts, Rule
 
 __all__ = ["apply_effects", "scripted_response"]
@@ -80,7 +80,7 @@ def responds(rule: Rule) -> bool:
     return r.code is not None or r.status is not None or r.body is not None or r.fault is not None
 
 
-async def scripted_response(backend: Backend, rule: Rule, profile: str) -> Response:
+async def scripted_response(backend: Backend, rule: Rule, profile: StatusProfile) -> Response:
     r = rule.respond
     if r.delay:
         await backend.clock.sleep(r.delay)
@@ -99,7 +99,7 @@ async def scripted_response(backend: Backend, rule: Rule, profile: str) -> Respo
         r.body if r.body is not None else {"code": status, "message": r.message or "", "data": None}
     )
     return JSONResponse(
-        body, status_code=status_for(status, profile) if r.status is None else status
+        body, status_code=profile.status(status) if r.status is None else status
     )
 
 

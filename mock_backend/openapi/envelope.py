@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import JSONResponse
 
 from ..control.redact import redact, redact_text
 from ..errors import ApiError
-from .spec import load_spec
+from .spec import Spec, load_spec
 
-__all__ = ["BUSINESS_CODES", "REST_STATUS", "error_body", "error_response", "ok", "status_for"]
+__all__ = ["StatusProfile", "default_profile", "error_body", "error_response", "ok"]
 
-# The REST error-status profile, as the contract states it (info.x-error-status-profiles.rest);
-# its keys are the business codes, which the default profile answers with HTTP 200.
-REST_STATUS = {
-    int(code): int(status)
-    for code, status in load_spec().extension("info", "x-error-status-profiles", "rest").items()
-}
-BUSINESS_CODES = frozenset(REST_STATUS)
 # refusals answered before the request's body was read: too large (413, 4002) or too slow (408)
 UNREAD_BODY = frozenset({408, 413, 4002})
 
 
-def status_for(code: int, profile: str) -> int:
-    if code in BUSINESS_CODES:
-        return REST_STATUS[code] if profile == "rest" else 200
-    return code if 400 <= code < 600 else 500
+@dataclass(frozen=True)
+class StatusProfile:
+    """The HTTP status each code travels with under one error-status profile of a contract.
+
+    The contract's ``info.x-error-status-profiles.rest`` maps the business codes to statuses;
+    under ``http200`` (the default, as the documents show) they travel with HTTP 200. Other
+    codes are HTTP statuses themselves."""
+
+    name: str  # "http200" or "rest"
+    rest: Mapping[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, spec: Spec, name: str) -> StatusProfile:
+        rest = spec.extension("info", "x-error-status-profiles", "rest")
+        return cls(name, {int(code): int(status) for code, status in rest.items()})
+
+    def status(self, code: int) -> int:
+        if code in self.rest:
+            return self.rest[code] if self.name == "rest" else 200
+        return code if 400 <= code < 600 else 500
+
+
+@functools.cache
+def default_profile() -> StatusProfile:
+    """``http200`` of the packaged contract: for answers given before any app is involved (a
+    malformed request head) or by the control API."""
+    return StatusProfile.of(load_spec(), "http200")
 
 
 def ok(data: Any, message: str = "ok") -> dict[str, Any]:
@@ -41,7 +60,7 @@ def error_body(error: ApiError) -> dict[str, Any]:
 
 
 def error_response(
-    error: ApiError, profile: str, headers: dict[str, str] | None = None
+    error: ApiError, profile: StatusProfile, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     extra = dict(headers or {})
     if error.code == 429:
@@ -51,5 +70,5 @@ def error_response(
         # (and the server receiving) hundreds of megabytes nobody wants
         extra.setdefault("Connection", "close")
     return JSONResponse(
-        error_body(error), status_code=status_for(error.code, profile), headers=extra
+        error_body(error), status_code=profile.status(error.code), headers=extra
     )

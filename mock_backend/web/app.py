@@ -99,7 +99,7 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
     async def endpoint(request: Request) -> Response:
         scope = request.scope
         backend: Backend = request.app.state.backend
-        profile = backend.settings.error_status
+        profile = backend.profile
         entry: Entry | None = scope.get("state", {}).get("journal_entry")
         # ASGI header names are lower-case already
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
@@ -120,7 +120,7 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
                 for rule in fired:
                     apply_effects(backend, rule, facts, overrides)
                 if overrides.pop("rest_statuses", False):
-                    profile = "rest"
+                    profile = backend.rest_profile
                 if entry is not None and fired:
                     entry.rule = ", ".join(f"{r.name or 'rule'}:{r.id}" for r in fired)
                     entry.session_id = entry.session_id or facts.session_id
@@ -234,7 +234,7 @@ def _install_error_handlers(app: FastAPI, backend: Backend) -> None:
             error = ApiError(404, f"no operation at {request.url.path}; see /openapi.yaml")
         else:
             error = ApiError(exc.status_code, str(exc.detail))
-        return error_response(error, backend.settings.error_status, dict(exc.headers or {}))
+        return error_response(error, backend.profile, dict(exc.headers or {}))
 
     async def crash(request: Request, exc: Exception) -> Response:
         if isinstance(exc, StreamCut):  # scripted: the response has started, nothing to send

@@ -46,12 +46,12 @@ async def rendered_file(request: Request) -> Response:
         # a completed job's file may still be encoding (virtual time outran it): wait, bounded
         path, content_type = await backend.renders.output_file(record)
     except ApiError as error:  # the encode failed, or outlasted the wait
-        return error_response(error, backend.settings.error_status)
+        return error_response(error, backend.profile)
     return FileResponse(path, media_type=content_type)
 
 
 def _missing(backend: Backend, why: str) -> JSONResponse:
-    return error_response(ApiError(404, f"{why}; poll the render or upload again"), "http200")
+    return error_response(ApiError(404, f"{why}; poll the render or upload again"), backend.profile)
 
 
 def cdn_routes() -> list[Route]:

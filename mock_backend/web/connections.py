@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..errors import ApiError
-from ..openapi.envelope import error_body, error_response
+from ..openapi.envelope import default_profile, error_body, error_response
 from ..openapi.limits import Limits
 
 __all__ = ["GuardedH11Protocol", "RequestLimits", "guarded_protocol"]
@@ -153,7 +153,8 @@ class RequestLimits:
                 f"the request line and headers are larger than {self.header_bytes} bytes; "
                 "send fewer or shorter headers",
             )
-            await error_response(error, "http200", {"Connection": "close"})(scope, receive, send)
+            refusal = error_response(error, default_profile(), {"Connection": "close"})
+            await refusal(scope, receive, send)
             return
         body_done = False
         started = False
@@ -189,4 +190,5 @@ class RequestLimits:
                 "or retry on a new connection",
                 data={"field": "body", "rule": "timeout"},
             )
-            await error_response(error, "http200")(scope, receive, send)  # Connection: close
+            refusal = error_response(error, default_profile())  # 408: Connection: close
+            await refusal(scope, receive, send)

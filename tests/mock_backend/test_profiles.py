@@ -96,3 +96,31 @@ async def test_the_default_profile_is_http200(twin: Twin) -> None:
     assert health["error_status"] == "http200"
     response = await bad_token(twin)
     assert (response.status_code, response.json()["code"]) == (200, 1001)
+
+
+def test_the_rest_mapping_is_the_apps_own_contracts() -> None:
+    # create_app(spec=...) with another mapping answers by it: nothing keeps the packaged one
+    import asyncio
+    import copy
+
+    from mock_backend.openapi.spec import Spec, load_spec
+    from mock_backend.settings import Settings
+    from mock_backend.web.app import create_app
+
+    document = copy.deepcopy(load_spec().document)
+    document["info"]["x-error-status-profiles"]["rest"]["1002"] = 410
+    app = create_app(Settings(error_status="rest", clock="manual"), spec=Spec(document))
+    transport = httpx.ASGITransport(app=app)
+
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+            token = (
+                await client.post("/__mock/tokens", json={"credits": 10})
+            ).json()["data"]["token"]
+            return await client.get(
+                "/api/state/nemo_agent/me/ses_000000000000/latest", headers=auth(token)
+            )
+
+    answer = asyncio.run(go())
+    assert answer.status_code == 410, answer.text
+    assert answer.json()["code"] == 1002

@@ -58,7 +58,6 @@ FINISHED = ("completed", "failed")
 Engine = Callable[[RenderJob, Callable[[float], None]], RenderResult]
 
 
-
 def _encode_in_thread(
     job: RenderJob, progress: Callable[[float], None] | None = None
 ) -> RenderResult:
@@ -66,6 +65,7 @@ def _encode_in_thread(
     from .render_engine import render  # the media stack loads on first use
 
     return render(job, progress)
+
 
 class _Stopped(Exception):
     """Raised from the progress callback to stop an encode whose job was cancelled or reset."""

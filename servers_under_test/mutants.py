@@ -17,7 +17,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_backend.errors import ApiError
-from mock_backend.openapi.envelope import ok
 from mock_backend.settings import Settings
 from mock_backend.web.app import create_app
 from mock_backend.web.handlers import Call, Handler, Result, all_handlers
@@ -61,7 +60,7 @@ class _Wrapped:
 def _without_frozen(original: Handler) -> Handler:
     async def fn(call: Call) -> Result:
         user = call.me.user
-        return ok({"available": user.available, "total": user.total})
+        return {"available": user.available, "total": user.total}
 
     return Handler(fn)
 

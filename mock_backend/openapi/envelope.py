@@ -13,7 +13,7 @@ from ..control.redact import redact, redact_text
 from ..errors import ApiError
 from .spec import Spec, load_spec
 
-__all__ = ["StatusProfile", "default_profile", "error_body", "error_response", "ok"]
+__all__ = ["FlatBody", "StatusProfile", "default_profile", "error_body", "error_response", "ok"]
 
 # refusals answered before the request's body was read: too large (413, 4002) or too slow (408)
 UNREAD_BODY = frozenset({408, 413, 4002})
@@ -46,6 +46,11 @@ def default_profile() -> StatusProfile:
     """``http200`` of the packaged contract: for answers given before any app is involved (a
     malformed request head) or by the control API."""
     return StatusProfile.of(load_spec(), "http200")
+
+
+class FlatBody(dict[str, Any]):
+    """A whole answer whose envelope fields sit beside its data, sent as it is: the render API
+    answers so (``{code, message, id, status, progress, ...}``, as the documents show it)."""
 
 
 def ok(data: Any, message: str = "ok") -> dict[str, Any]:

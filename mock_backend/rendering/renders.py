@@ -41,6 +41,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from ..errors import ApiError
+from ..openapi.envelope import FlatBody
 from ..settings import Settings
 from ..state.clock import Clock
 from ..state.randomness import Randomness
@@ -234,7 +235,7 @@ class Renders:
         if future is not None:
             future.cancel()  # a queued encode never starts; a running one stops (progress)
 
-    def view(self, record: RenderRecord, base_url: str) -> dict[str, Any]:
+    def view(self, record: RenderRecord, base_url: str) -> FlatBody:
         """The job in both documented shapes at once (see RenderJob in openapi.yaml)."""
         status, progress, error = self.status(record)
         url = None
@@ -253,24 +254,26 @@ class Renders:
             if record.size is None:  # the encode failed or outlasted the wait (see above)
                 del output["size"]
         finished = _finished_at(record, status)
-        return {
-            "code": 0,
-            "message": "ok",
-            "success": status != "failed",
-            "id": record.render_id,
-            "status": status,
-            "progress": progress,
-            "output": output,
-            "error": error,
-            "data": {
+        return FlatBody(
+            {
+                "code": 0,
+                "message": "ok",
+                "success": status != "failed",
                 "id": record.render_id,
                 "status": status,
                 "progress": progress,
-                "outputUrl": url,
-                "createdAt": int(record.created_at * 1000),
-                "completedAt": None if finished is None else int(finished * 1000),
-            },
-        }
+                "output": output,
+                "error": error,
+                "data": {
+                    "id": record.render_id,
+                    "status": status,
+                    "progress": progress,
+                    "outputUrl": url,
+                    "createdAt": int(record.created_at * 1000),
+                    "completedAt": None if finished is None else int(finished * 1000),
+                },
+            }
+        )
 
     # -- the file: real work, waited for ---------------------------------------------------
 

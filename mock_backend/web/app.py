@@ -26,7 +26,7 @@ from ..control.redact import fingerprint
 from ..control.rules import RequestFacts
 from ..errors import ApiError, ContractError, StreamCut
 from ..openapi import json_text
-from ..openapi.envelope import error_response, ok
+from ..openapi.envelope import FlatBody, error_response, ok
 from ..openapi.json_text import JsonRejected
 from ..openapi.limits import read_body
 from ..openapi.spec import Operation, Spec, load_spec
@@ -159,7 +159,7 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
             return error_response(error, profile)
         if isinstance(result, Response):
             return result
-        return JSONResponse(result if "code" in result else ok(result))
+        return JSONResponse(result if isinstance(result, FlatBody) else ok(result))
 
     endpoint.__name__ = operation.operation_id
     return endpoint

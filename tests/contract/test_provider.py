@@ -10,7 +10,6 @@ import pytest
 
 from contract.fuzzing import LINK_PAIRS, count_reach, walked_links
 from contract.provider import behaviour_checks, fetch_token, run_provider, run_schemathesis
-from mock_backend.openapi.envelope import ok
 from mock_backend.openapi.spec import load_spec
 from mock_backend.settings import Settings
 from mock_backend.web.app import create_app
@@ -32,7 +31,7 @@ def live() -> Iterator[str]:
 
 async def _credits_without_frozen(call: Call) -> Result:
     user = call.me.user
-    return ok({"available": user.available, "total": user.total})  # `frozen` dropped
+    return {"available": user.available, "total": user.total}  # `frozen` dropped
 
 
 @pytest.fixture(scope="module")

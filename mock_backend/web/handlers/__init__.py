@@ -1,8 +1,10 @@
 """Product operations, one function per ``operationId`` of openapi.yaml.
 
 A handler receives a `Call` (the validated request, the authenticated caller, the backend) and
-returns the success ``data`` (wrapped in the envelope by the app), a full body dict marked with
-``code``, or a Starlette response. It raises `ApiError` for a documented error.
+returns the success ``data`` (the app wraps it in the envelope, ``code`` 0), a `FlatBody` (the
+render API's answers, whose envelope fields sit beside the data) or a Starlette response (a
+stream, a file). It raises `ApiError` for a documented error, which the app answers
+with the envelope of its code.
 """
 
 from __future__ import annotations

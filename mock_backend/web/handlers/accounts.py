@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ...errors import ApiError
-from ...openapi.envelope import ok
 from ...state.accounts import iso
 from . import Call, Handler, Result
 
@@ -12,15 +11,13 @@ async def create_anonymous_token(call: Call) -> Result:
     client_id = call.params.headers["X-Client-Id"]
     ip = call.request.client.host if call.request.client else "unknown"
     record, user = call.backend.accounts.issue_anonymous(client_id, ip)
-    return ok(
-        {
-            "token": record.token,
-            "user_id": user.user_id,
-            "expires_at": iso(record.expires_at),
-            "credits": user.available,
-            "scopes": list(record.scopes),
-        }
-    )
+    return {
+        "token": record.token,
+        "user_id": user.user_id,
+        "expires_at": iso(record.expires_at),
+        "credits": user.available,
+        "scopes": list(record.scopes),
+    }
 
 
 async def create_claim_token(call: Call) -> Result:
@@ -33,12 +30,12 @@ async def create_claim_token(call: Call) -> Result:
             data={"field": "body.task_id"},
         )
     record = call.backend.accounts.issue_claim(call.me, session.task_id, session.session_id)
-    return ok({"claim_token": record.token, "expires_in": int(call.backend.settings.claim_ttl)})
+    return {"claim_token": record.token, "expires_in": int(call.backend.settings.claim_ttl)}
 
 
 async def get_credits(call: Call) -> Result:
     user = call.me.user
-    return ok({"available": user.available, "frozen": user.frozen, "total": user.total})
+    return {"available": user.available, "frozen": user.frozen, "total": user.total}
 
 
 HANDLERS = {

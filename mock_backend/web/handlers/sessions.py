@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 from ...media.uploads import receive_multipart, register_urls, store_received
-from ...openapi.envelope import ok
 from ...openapi.limits import read_body
 from ...openapi.validation import check_body, media_type
 from ...state.store import SessionRecord
@@ -24,26 +23,24 @@ async def create_session(call: Call) -> Result:
         created_at=backend.clock.now(),
     )
     backend.store.put_session(session)
-    return ok({"task_id": session.task_id, "session_id": session.session_id, "user_id": me.user_id})
+    return {"task_id": session.task_id, "session_id": session.session_id, "user_id": me.user_id}
 
 
 async def get_session_state(call: Call) -> Result:
     session = call.session(call.params.path["session_id"])
     canvas = session.draft.get("m", {}).get("canvas") or {"w": 1920, "h": 1080}
-    return ok(
-        {
-            "session_id": session.session_id,
-            "task_id": session.task_id,
-            "task_name": session.task_name,
-            "user_id": session.user_id,
-            "state": {
-                "draft": session.draft,
-                "video_infos": [u.public() for u in session.uploads],
-                "canvas_config": {"w": canvas.get("w", 1920), "h": canvas.get("h", 1080)},
-                "generated_media": list(session.generated_media),
-            },
-        }
-    )
+    return {
+        "session_id": session.session_id,
+        "task_id": session.task_id,
+        "task_name": session.task_name,
+        "user_id": session.user_id,
+        "state": {
+            "draft": session.draft,
+            "video_infos": [u.public() for u in session.uploads],
+            "canvas_config": {"w": canvas.get("w", 1920), "h": canvas.get("h", 1080)},
+            "generated_media": list(session.generated_media),
+        },
+    }
 
 
 async def upload_files(call: Call) -> Result:
@@ -79,7 +76,7 @@ async def upload_files(call: Call) -> Result:
         records = register_urls(body["urls"], ids)
     session.uploads.extend(records)
     backend.store.put_session(session)
-    return ok({"files": [r.public() for r in records]})
+    return {"files": [r.public() for r in records]}
 
 
 def _file_id(call: Call, session: SessionRecord, n: int, i: int) -> str:

@@ -53,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -77,6 +78,11 @@ SKILL = [("X-Skill-Source", "soak"), ("X-Skill-Version", "1.0.0"), ("X-Skill-Pla
 # full), which is the ~8,600 clients' own state. 256 MB leaves room for the allocator while a leak
 # of 1 KB a request (100 MB more) fails.
 RSS_GROWTH_MB = 256.0
+# Normal traffic comes from a fixed population of devices, as real clients are: each device keeps
+# its X-Client-Id (so asking for a token again gives back its still-valid one) and works on at
+# most this many sessions. What clients create then stops growing, and RSS must stop with it.
+DEVICES = 300
+SESSIONS_PER_DEVICE = 3
 
 # fmt: off
 KINDS = {  # hostile request kinds and their weights
@@ -299,9 +305,15 @@ def data_of(reply: Reply) -> dict[str, Any]:
 class Traffic:
     """Plans every request from one seeded RNG, and keeps what normal traffic was given."""
 
-    def __init__(self, spec: Spec, rng: random.Random, *, clock_bombs: bool) -> None:
+    def __init__(
+        self, spec: Spec, rng: random.Random, *, clock_bombs: bool, devices: int = 0
+    ) -> None:
         self.rng = rng
         self.clock_bombs = clock_bombs
+        # the X-Client-Ids of a fixed population of devices (none: a fresh id each time)
+        self.devices = [self.uuid() for _ in range(devices)]
+        self.sessions_of: Counter[str] = Counter()  # token → sessions its device created
+        self.claimed: set[str] = set()  # sessions claimed by their device
         self.operations = list(spec.operations.values())
         self.skeletons = {
             op.operation_id: skeleton(spec, op.body_schemas.get("application/json"))
@@ -338,6 +350,10 @@ class Traffic:
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
+    def client_id(self) -> str:
+        """A device's X-Client-Id: one of the population's, or a fresh one without one."""
+        return self.rng.choice(self.devices) if self.devices else self.uuid()
+
     def normal(self, client: int) -> Planned:
         token = self.identity.get(client)
         roll = self.rng.random()
@@ -349,15 +365,17 @@ class Traffic:
                 if isinstance(token, str):
                     self.identity[client] = token
 
-            headers = [("X-Client-Id", self.uuid()), *SKILL]
+            headers = [("X-Client-Id", self.client_id()), *SKILL]
             path = "/api/auth/anonymous-token"
             return Planned("normal createAnonymousToken", "POST", path, headers, after=got)
         auth = [("Authorization", f"Bearer {token}"), *SKILL]
         mine = [s for s in self.sessions[-200:] if s.token == token]
         if roll < 0.40:
             return Planned("normal getCredits", "GET", "/api/credits/balance/simple", auth)
-        if roll < 0.60 or not mine:
+        full = self.devices and self.sessions_of[token] >= SESSIONS_PER_DEVICE
+        if not mine or (roll < 0.60 and not full):
             self.serial += 1
+            self.sessions_of[token] += 1
             body = jsonb({"task_name": f"soak {self.serial}", "language": "en"})
 
             def created(reply: Reply) -> None:
@@ -369,7 +387,8 @@ class Traffic:
             path = "/api/tasks/me/with-session/nemo_agent"
             return Planned("normal createSession", "POST", path, [*auth, JSON], body, after=created)
         session = self.rng.choice(mine)
-        if roll < 0.95:
+        if roll < 0.95 or (self.devices and session.session_id in self.claimed):
+            # a device claims a session once (its claim token lasts 7 days)
             path = f"/api/state/nemo_agent/me/{session.session_id}/latest"
             return Planned("normal getSessionState", "GET", path, auth)
         body = jsonb({"task_id": session.task_id, "session_id": session.session_id})
@@ -377,6 +396,7 @@ class Traffic:
 
         def claimed(reply: Reply) -> None:
             self.issue(data_of(reply).get("claim_token"))
+            self.claimed.add(session.session_id)
 
         return Planned("normal createClaimToken", "POST", path, [*auth, JSON], body, after=claimed)
 
@@ -419,14 +439,15 @@ class Traffic:
         if op.operation_id == "runSse" and self.rng.random() < 0.8:
             headers.append(("Accept", "text/event-stream"))
         if op.operation_id == "createAnonymousToken":
-            headers.append(("X-Client-Id", self.uuid()))
+            headers.append(("X-Client-Id", self.client_id()))
         issuing = op.operation_id == "createAnonymousToken"
         body, ctype = b"", "application/json"
         if kind == "token-placed":
             return self.token_placed(op, label, headers, issuing)
         if kind == "wrong-method":
             method = self.rng.choice(["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "POST"])
-            return Planned(label, method, self.target(op), headers)
+            # "POST" is the right method for some: a token request then gets its token
+            return Planned(label, method, self.target(op), headers, issuing=issuing)
         if kind == "random-bytes":
             body = self.rng.randbytes(self.rng.choice([1, 17, 512, 4096, 65_536]))
             ctype = self.rng.choice(CONTENT_TYPES)
@@ -446,7 +467,7 @@ class Traffic:
         elif kind == "repeated-headers":
             body = self.body_for(op, b'"soak"')
             extra = [("Authorization", f"Bearer {self.token()}"), ("Content-Type", "text/plain"),
-                     ("X-Client-Id", self.uuid()), ("Accept", "application/json"),
+                     ("X-Client-Id", self.client_id()), ("Accept", "application/json"),
                      ("Content-Type", "multipart/form-data; boundary=zz")]  # fmt: skip
             headers += self.rng.sample(extra, self.rng.randint(2, len(extra)))
             headers += [("X-Skill-Source", f"s{i}") for i in range(self.rng.choice([2, 50, 400]))]
@@ -585,6 +606,15 @@ def start_server(folder: Path, tokens_per_ip: int) -> Server:
     # nothing more is expected on stdout, but a full pipe would block the server: drain it
     threading.Thread(target=process.stdout.read, daemon=True).start()
     return Server(process, found.group(1), int(found.group(2)), folder)
+
+
+def held(server: Server) -> dict[str, int]:
+    """What the mock holds (GET /__mock/health's state: users, tokens, sessions, journal)."""
+    try:
+        with urllib.request.urlopen(f"{server.url}/__mock/health", timeout=60) as answer:
+            return dict(json.loads(answer.read())["data"]["state"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _die_with_parent() -> None:
@@ -833,6 +863,14 @@ def parse_args() -> argparse.Namespace:
     add("--clients", type=int, help="concurrent keep-alive clients (default 8; quick 4)")
     add("--seed", type=int, default=0, help="seed of the traffic's one RNG (default 0)")
     add(
+        "--devices",
+        type=int,
+        default=DEVICES,
+        help="X-Client-Ids of the device population the traffic comes from (default "
+        f"%(default)s, each with at most {SESSIONS_PER_DEVICE} sessions); 0: a fresh client id "
+        "for every token request, so users, tokens and sessions grow all run long",
+    )
+    add(
         "--timeout",
         type=float,
         default=10.0,
@@ -886,7 +924,10 @@ def main() -> int:
     server = start_server(folder, args.tokens_per_ip)
     try:
         traffic = Traffic(
-            load_spec(), random.Random(args.seed), clock_bombs=args.include_clock_bombs
+            load_spec(),
+            random.Random(args.seed),
+            clock_bombs=args.include_clock_bombs,
+            devices=args.devices,
         )
         soak = Soak(server, traffic, args)
         sampler = Sampler(server, soak.stats, soak.halt)
@@ -903,17 +944,21 @@ def main() -> int:
         asyncio.run(soak.phase(2, args.warmup, 120, journal=False))  # ends with a journal read
         time.sleep(1.0)
         start = sample(server.process.pid) or (0, 0)
+        held_start = held(server)
         warm = soak.stats.sent
         began = sampler.run_started = time.monotonic()
         asyncio.run(soak.phase(args.clients, args.requests, args.seconds, journal=True))
         elapsed = time.monotonic() - began
         time.sleep(2.0)
         end = sample(server.process.pid)
+        held_end = held(server)
         sampler.stop.set()
         sampler.join(timeout=5)
         died = server.process.poll()
         server.stop()
-        failed = report(args, soak, sampler, start, end, warm, elapsed, addresses, died)
+        failed = report(
+            args, soak, sampler, start, end, warm, elapsed, addresses, died, (held_start, held_end)
+        )
         keep = failed or args.keep
         if keep:
             print(f"server log and data folder: {folder}")
@@ -937,6 +982,7 @@ def report(
     elapsed: float,
     addresses: list[str],
     died: int | None,
+    state: tuple[dict[str, int], dict[str, int]],
 ) -> bool:
     """Print the table and the details; True when the run failed."""
     s, traffic, folder = soak.stats, soak.traffic, soak.server.folder
@@ -975,6 +1021,10 @@ def report(
         ("RSS at half-time, end", f"{half_rss / 1024:.1f}, {end_rss / 1024:.1f} MB "
                                   f"({(end_rss - half_rss) / 1024:+.1f} MB in the second half, "
                                   "the journal full)"),
+        ("state held start → end", ", ".join(
+            f"{name} {state[0].get(name, '?'):,} → {state[1].get(name, '?'):,}"
+            for name in ("users", "tokens", "sessions", "uploads", "renders", "journal_entries")
+        ) + f" ({args.devices or 'no'} device population)"),
         ("fds start / peak / end", f"{start[1]} / {peak_fds} / {end_fds}"),
         ("journal", f"{entries} entries; whole reads: {s.journal_ok} ok, {s.journal_failed} "
                     f"failed; largest {s.journal_largest / 1e6:.1f} MB, slowest "

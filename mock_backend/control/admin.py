@@ -241,6 +241,7 @@ async def health(request: Request, backend: Backend, body: dict[str, Any]) -> An
         "seed": backend.rng.seed,
         "clock": backend.clock.describe(),
         "error_status": backend.settings.error_status,
+        "state": {**backend.store.counts(), **backend.journal.size()},
     }
 
 

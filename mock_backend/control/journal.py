@@ -226,6 +226,15 @@ class Journal:
         with self._lock:
             return list(self._entries)
 
+    def size(self) -> dict[str, int]:
+        """Entries held, bytes counted against ``max_bytes``, and entries let go for it."""
+        with self._lock:
+            return {
+                "journal_entries": len(self._entries),
+                "journal_bytes": self.bytes,
+                "journal_dropped": self.dropped,
+            }
+
     def query(
         self,
         *,

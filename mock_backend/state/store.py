@@ -136,6 +136,7 @@ class Store(Protocol):
     def put_render(self, render: RenderRecord) -> None: ...
     def renders(self) -> list[RenderRecord]: ...
     def find_upload(self, file_id: str) -> UploadRecord | None: ...
+    def counts(self) -> dict[str, int]: ...
     def clear(self) -> None: ...
 
 
@@ -204,3 +205,14 @@ class MemoryStore:
 
     def find_upload(self, file_id: str) -> UploadRecord | None:
         return self._uploads.get(file_id)
+
+    def counts(self) -> dict[str, int]:
+        """How many of each record the mock holds (what a soak watches grow)."""
+        return {
+            "users": len(self._users),
+            "tokens": len(self._tokens),
+            "client_ids": len(self._by_client),
+            "sessions": len(self._sessions),
+            "uploads": len(self._uploads),
+            "renders": len(self._renders),
+        }

@@ -56,6 +56,26 @@ async def test_reset_forgets_tokens_and_removes_files(twin: Twin, media: Media) 
     assert await twin.credits(await twin.token()) == {"available": 100, "frozen": 0, "total": 100}
 
 
+async def test_health_counts_what_the_mock_holds_and_reset_empties_it(
+    twin: Twin, media: Media
+) -> None:
+    async def state() -> dict[str, int]:
+        return dict((await twin.client.get("/__mock/health")).json()["data"]["state"])
+
+    empty = await state()
+    assert empty["users"] == empty["tokens"] == empty["sessions"] == 0, empty
+    ready = await twin.ready(media.song)
+    held = await state()
+    assert (held["users"], held["tokens"], held["sessions"], held["uploads"]) == (1, 1, 1, 1), held
+    assert held["journal_entries"] >= 3 and held["journal_bytes"] > 0, held
+    await twin.client.get("/api/credits/balance/simple", headers=auth(ready.token))
+    assert (await state())["users"] == 1  # reading state creates none
+
+    await twin.client.post("/__mock/reset", json={})
+    after = await state()
+    assert after["users"] == after["tokens"] == after["sessions"] == after["uploads"] == 0, after
+
+
 async def test_the_clock_is_read_and_moved(twin: Twin) -> None:
     first = (await twin.client.get("/__mock/clock")).json()["data"]
     assert first["mode"] == "manual"

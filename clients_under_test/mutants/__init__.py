@@ -9,8 +9,9 @@ A mutant is a subclass of `NemoClient` that swaps one part (``api_class``, ``cha
 change, driven through the reference's own entry point: ``run = partial(embed.run,
 client_class=Client)``. Nothing is patched globally, so scenarios of different clients can run
 side by side in one process. Each module's docstring names the rule it breaks, quoting
-API-NOTES, and the scenarios expected to catch it; each has a manifest ``<name>.yaml`` with the
-reference's jobs.
+API-NOTES, and the scenarios expected to catch it. Its manifest is the reference's
+(``reference/client.yaml``: the same jobs), with the mutant's name and in-process entry point:
+`manifest(name)` builds it, so the two can never drift apart.
 
 ``ESCAPES`` lists mutants the suite does not catch at all yet, and ``GAPS`` scenarios that should
 also catch a mutant and do not: each is a weakness of the suite, and its entry says where. When
@@ -19,17 +20,23 @@ the suite is fixed, the mutant moves to ``MUTANTS`` (or the scenario into its se
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from contract.adapters import Manifest
 from contract.catalogue import CATALOGUE
 
-__all__ = ["ALSO", "BREAKS", "ESCAPES", "GAPS", "MUTANTS", "manifest"]
+__all__ = ["ALSO", "BREAKS", "ESCAPES", "GAPS", "MUTANTS", "REFERENCE", "manifest"]
 
-_HERE = Path(__file__).parent
+REFERENCE = Path(__file__).parents[1] / "reference" / "client.yaml"
 
 
-def manifest(name: str) -> Path:
-    return _HERE / f"{name}.yaml"
+def manifest(name: str) -> Manifest:
+    """The mutant's manifest: the reference's jobs, run in-process through the mutant's `run`."""
+    reference = Manifest.load(REFERENCE)
+    return replace(
+        reference, name=name, python=f"clients_under_test.mutants.{name}:run", command=[]
+    )
 
 
 RENDER_RETRIED = frozenset({"render-retry", "render-fails-twice", "extract-render-retry"})
@@ -37,7 +44,7 @@ RENDER_RETRIED = frozenset({"render-retry", "render-fails-twice", "extract-rende
 CALLS_THE_API = frozenset(CATALOGUE) - {"err-4001-local"}
 
 # name: (manifest, the scenarios that must fail, and no other)
-MUTANTS: dict[str, tuple[Path, frozenset[str]]] = {
+MUTANTS: dict[str, tuple[Manifest, frozenset[str]]] = {
     name: (manifest(name), frozenset(fails))
     for name, fails in {
         "no_429_wait": {"err-429", "err-429-twice", "err-429-ip"},
@@ -104,7 +111,7 @@ ALSO: dict[str, frozenset[str]] = {
 }
 
 # name: (manifest, where the suite falls short); each module's docstring says what should catch it
-ESCAPES: dict[str, tuple[Path, str]] = {}
+ESCAPES: dict[str, tuple[Manifest, str]] = {}
 
 # (name, scenario): why the scenario does not catch that mutant, though it should
 GAPS: dict[tuple[str, str], str] = {

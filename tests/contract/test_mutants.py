@@ -24,7 +24,7 @@ from contract.catalogue import CATALOGUE, ClientScenario
 from contract.obligations import OBLIGATIONS
 from contract.runner import Inputs, ScenarioResult, run_scenario
 
-REFERENCE = Path(__file__).parents[2] / "clients_under_test" / "reference" / "client.yaml"
+REFERENCE = mutants.REFERENCE
 # The scenarios of all clients share two pools, so clients run side by side: one for scenarios
 # that render (real encodes, 1080p on 2 cores; a render's lifecycle follows the mock's clock, and
 # the download waits for the file), one for those that mostly wait on the mock's scaled clock.
@@ -41,37 +41,37 @@ class Runs:
 
     def __init__(self, inputs: Inputs) -> None:
         self.inputs = inputs
-        self._cache: dict[Path, dict[str, ScenarioResult]] = {}
+        self._cache: dict[str, dict[str, ScenarioResult]] = {}  # by client name
 
-    def run(self, manifests: Iterable[Path]) -> None:
+    def run(self, manifests: Iterable[Manifest]) -> None:
         """Run the whole catalogue against each client not yet run, all clients side by side."""
-        todo = [m for m in dict.fromkeys(manifests) if m not in self._cache]
-        adapters = {m: InProcessAdapter(Manifest.load(m)) for m in todo}
+        todo = list({m.name: m for m in manifests if m.name not in self._cache}.values())
+        adapters = {m.name: InProcessAdapter(m) for m in todo}
         with (
             ThreadPoolExecutor(RENDERING, thread_name_prefix="rendering") as rendering,
             ThreadPoolExecutor(WAITING, thread_name_prefix="waiting") as waiting,
         ):
-            futures: dict[Path, list[Future[ScenarioResult]]] = {
-                m: [
+            futures: dict[str, list[Future[ScenarioResult]]] = {
+                m.name: [
                     (rendering if _renders(s) else waiting).submit(
-                        run_scenario, s, adapters[m], self.inputs
+                        run_scenario, s, adapters[m.name], self.inputs
                     )
                     for s in CATALOGUE.values()
                 ]
                 for m in todo
             }
-            for manifest, pending in futures.items():
+            for name, pending in futures.items():
                 results = [f.result() for f in pending]
-                self._cache[manifest] = {r.scenario.id: r for r in results}
+                self._cache[name] = {r.scenario.id: r for r in results}
 
-    def of(self, manifest: Path) -> dict[str, ScenarioResult]:
+    def of(self, manifest: Manifest) -> dict[str, ScenarioResult]:
         self.run([manifest])
-        return self._cache[manifest]
+        return self._cache[manifest.name]
 
 
-def _clients(items: Iterable[pytest.Item], module: object) -> list[Path]:
+def _clients(items: Iterable[pytest.Item], module: object) -> list[Manifest]:
     """The clients the selected tests of this module judge, so that they run side by side."""
-    wanted: list[Path] = []
+    wanted: list[Manifest] = []
     for item in items:
         if not isinstance(item, pytest.Function) or item.module is not module:
             continue
@@ -83,7 +83,7 @@ def _clients(items: Iterable[pytest.Item], module: object) -> list[Path]:
         elif name in ESCAPES:
             wanted.append(ESCAPES[name][0])
         else:
-            wanted.append(REFERENCE)
+            wanted.append(Manifest.load(REFERENCE))
     return wanted
 
 
@@ -107,7 +107,7 @@ def _failing_obligations(result: ScenarioResult) -> set[str]:
 
 
 def test_reference_passes_every_scenario(runs: Runs) -> None:
-    results = runs.of(REFERENCE)
+    results = runs.of(Manifest.load(REFERENCE))
     assert set(results) == set(CATALOGUE)
     not_passed = {sid for sid, r in results.items() if r.outcome != "pass"}
     assert not not_passed, "the reference client should pass:\n" + _describe(results, not_passed)
@@ -168,16 +168,16 @@ def test_mutant_module_and_manifest(name: str) -> None:
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     assert doc.startswith("Mutant"), f"{path.name}: the docstring names the broken rule"
     assert f"``{BREAKS[name]}``" in doc, f"{path.name}: the docstring names {BREAKS[name]}"
-    manifest = Manifest.load(mutants.manifest(name))
-    assert manifest.python == f"clients_under_test.mutants.{name}:run"
+    manifest = mutants.manifest(name)
+    assert (manifest.name, manifest.python) == (name, f"clients_under_test.mutants.{name}:run")
     assert manifest.jobs == Manifest.load(REFERENCE).jobs
+    assert not manifest.command  # in-process only: nemo-client is the reference
     InProcessAdapter(manifest)  # the entry point loads
 
 
 def test_every_mutant_is_listed() -> None:
     modules = {p.stem for p in Path(mutants.__file__).parent.glob("*.py")} - {"__init__"}
-    manifests = {p.stem for p in Path(mutants.__file__).parent.glob("*.yaml")}
-    assert modules == manifests == set(MUTANTS) | set(ESCAPES) == set(BREAKS)
+    assert modules == set(MUTANTS) | set(ESCAPES) == set(BREAKS)
     assert not set(MUTANTS) & set(ESCAPES)
     for name, (_, expected) in MUTANTS.items():
         assert expected <= set(CATALOGUE), f"{name}: unknown scenarios {expected - set(CATALOGUE)}"

@@ -697,11 +697,13 @@ class Sampler(threading.Thread):
             report = report or self.run_started + 10
             if now >= report:
                 report += 10
-                s = self.stats
+                s, state = self.stats, held(self.server)
                 print(
                     f"  {now - self.run_started:5.0f} s  {s.sent:>7,} requests  RSS "
                     f"{figures[0] / 1024:6.1f} MB  fds {figures[1]:>3}  journal "
-                    f"{s.journal_entries if s.journal_entries is not None else '?':>6} entries  "
+                    f"{state.get('journal_entries', '?'):>6} entries "
+                    f"{state.get('journal_bytes', 0) / 2**20:5.1f} MiB  sessions "
+                    f"{state.get('sessions', '?'):>6}  tokens {state.get('tokens', '?'):>6}  "
                     f"5xx {s.fivexx.total()}  timeouts {s.timeouts.total()}",
                     flush=True,
                 )
@@ -1024,7 +1026,9 @@ def report(
         ("state held start → end", ", ".join(
             f"{name} {state[0].get(name, '?'):,} → {state[1].get(name, '?'):,}"
             for name in ("users", "tokens", "sessions", "uploads", "renders", "journal_entries")
-        ) + f" ({args.devices or 'no'} device population)"),
+        ) + f", journal {state[0].get('journal_bytes', 0) / 2**20:.1f} → "
+          f"{state[1].get('journal_bytes', 0) / 2**20:.1f} MiB"
+          f" ({args.devices or 'no'} device population)"),
         ("fds start / peak / end", f"{start[1]} / {peak_fds} / {end_fds}"),
         ("journal", f"{entries} entries; whole reads: {s.journal_ok} ok, {s.journal_failed} "
                     f"failed; largest {s.journal_largest / 1e6:.1f} MB, slowest "

@@ -9,7 +9,9 @@ The public API, for a test suite or a CI script of your own::
     results = run_catalogue(adapter)             # every scenario against a client: ScenarioResult
     code = run_provider(url, token=None, out=Path("reports"))   # a server against the contract
 
-A `ScenarioResult` holds its `Verdict`s; a provider run's checks are `CheckResult`s. Every
+`Control` (and `AsyncControl`) drive any mock's control API over an httpx client: scenarios,
+rules, the clock, the journal; `NemoMock` is one. A `ScenarioResult` holds its `Verdict`s; a
+provider run's checks are `CheckResult`s. Every
 exception of the suite is a `NemoContractError`. Names load on first use (PEP 562), so the
 pytest plugin, which imports this package, stays light.
 """
@@ -21,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .adapters import InProcessAdapter, SubprocessAdapter
-    from .errors import ManifestError, NemoContractError, ProviderFailure
+    from .control import AsyncControl, Control
+    from .errors import ControlError, ManifestError, NemoContractError, ProviderFailure
     from .evidence import Verdict
     from .mock import NemoMock
     from .provider import run_provider
@@ -29,7 +32,10 @@ if TYPE_CHECKING:
     from .server_api import CheckResult
 
 _HOME = {
+    "AsyncControl": "control",
     "CheckResult": "server_api",
+    "Control": "control",
+    "ControlError": "errors",
     "InProcessAdapter": "adapters",
     "ManifestError": "errors",
     "NemoContractError": "errors",
@@ -42,7 +48,10 @@ _HOME = {
     "run_provider": "provider",
 }
 __all__ = [
+    "AsyncControl",
     "CheckResult",
+    "Control",
+    "ControlError",
     "InProcessAdapter",
     "ManifestError",
     "NemoContractError",

@@ -5,7 +5,7 @@ from judging at all (a manifest it cannot use) or a server broke outright (a pro
 
 from __future__ import annotations
 
-__all__ = ["ManifestError", "NemoContractError", "ProviderFailure"]
+__all__ = ["ControlError", "ManifestError", "NemoContractError", "ProviderFailure"]
 
 
 class NemoContractError(Exception):
@@ -18,3 +18,12 @@ class ManifestError(NemoContractError, ValueError):
 
 class ProviderFailure(NemoContractError, AssertionError):
     """A behaviour the contract promises and the server broke; the message says which."""
+
+
+class ControlError(NemoContractError):
+    """A control-API call the mock refused or could not answer; the message says which and why."""
+
+    def __init__(self, call: str, status: int, code: object, message: str) -> None:
+        super().__init__(f"{call} failed (HTTP {status}, code {code}): {message}")
+        self.status = status
+        self.code = code

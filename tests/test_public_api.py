@@ -11,7 +11,10 @@ import pytest
 PUBLIC = {
     "mock_backend": {"ApiError", "MockBackendError", "Settings", "create_app"},
     "contract": {
+        "AsyncControl",
         "CheckResult",
+        "Control",
+        "ControlError",
         "InProcessAdapter",
         "ManifestError",
         "NemoContractError",

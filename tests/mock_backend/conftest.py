@@ -26,6 +26,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from contract.control import AsyncControl
 from mock_backend.backend import Backend
 from mock_backend.media.samples import make_clip, make_cover, make_song
 from mock_backend.settings import Settings
@@ -135,6 +136,7 @@ class Twin:
         self.app = app
         self.client = client
         self.transport = transport
+        self.control = AsyncControl(client)  # the control API, as the plugin's NemoMock has it
         self._client_ids = itertools.count(1)
 
     @property
@@ -172,11 +174,7 @@ class Twin:
 
     async def mint(self, **fields: Any) -> dict[str, Any]:
         """A registered token through the control API (credits, plan, scopes)."""
-        response = await self.client.post("/__mock/tokens", json=fields)
-        body = response.json()
-        assert body["code"] == 0, body
-        data: dict[str, Any] = body["data"]
-        return data
+        return await self.control.mint_token(**fields)
 
     async def credits(self, token: str) -> dict[str, int]:
         body = (await self.client.get("/api/credits/balance/simple", headers=auth(token))).json()
@@ -224,15 +222,10 @@ class Twin:
 
     # -- the clock --------------------------------------------------------------------------
     async def advance(self, seconds: float) -> float:
-        response = await self.client.post("/__mock/clock", json={"advance": seconds})
-        body = response.json()
-        assert body["code"] == 0, body
-        now: float = body["data"]["now"]
-        return now
+        return await self.control.advance(seconds)
 
     async def now(self) -> float:
-        now: float = (await self.client.get("/__mock/clock")).json()["data"]["now"]
-        return now
+        return await self.control.now()
 
     # -- chat -------------------------------------------------------------------------------
     async def chat(

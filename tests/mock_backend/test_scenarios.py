@@ -14,6 +14,7 @@ import anyio
 import httpx
 import pytest
 
+from contract.control import AsyncControl
 from mock_backend.control.scenarios import CATALOGUE
 from mock_backend.media.samples import make_song
 from mock_backend.settings import Settings
@@ -43,13 +44,12 @@ class Driver:
     session_id: str = ""
     headers: dict[str, str] = field(default_factory=dict)
 
-    async def control(self, method: str, path: str, **kw: Any) -> Any:
-        body = (await self.http.request(method, path, **kw)).json()
-        assert body["code"] == 0, body
-        return body["data"]
+    @property
+    def mock(self) -> AsyncControl:
+        return AsyncControl(self.http)
 
     async def scenario(self, name: str, **scope: str) -> None:
-        await self.control("POST", "/__mock/scenarios", json={"name": name, "scope": scope})
+        await self.mock.scenario(name, **scope)
 
     async def auth(self) -> dict[str, Any]:
         r = await self.http.post(
@@ -206,7 +206,7 @@ async def out_of_credits(d: Driver) -> None:
 
 
 async def out_of_credits_registered(d: Driver) -> None:
-    minted = await d.control("POST", "/__mock/tokens", json={"plan": "pro"})
+    minted = await d.mock.mint_token(plan="pro")
     d.token = minted["token"]
     d.headers = {"Authorization": f"Bearer {d.token}", **ATTRIBUTION}
     await d.new_session()
@@ -325,9 +325,9 @@ async def duplicate_send(d: Driver) -> None:
     async with d.http.stream("POST", "/run_sse", json=body, headers=hdrs):
         pass  # the impatient client hangs up during the stall ...
     await d.chat(EDIT)  # ... and sends it again
-    runs = await d.control("GET", "/__mock/journal", params={"operation": "runSse"})
-    assert runs["count"] == 2
-    assert "duplicate send" in " ".join(runs["entries"][1]["notes"])
+    runs = await d.mock.calls("runSse")
+    assert len(runs) == 2
+    assert "duplicate send" in " ".join(runs[1]["notes"])
     balance = (await d.call("GET", "/api/credits/balance/simple")).json()["data"]
     assert balance["total"] <= 100 - 2 * 50 or balance["frozen"] > 0, "charged twice"
 
@@ -491,7 +491,7 @@ async def test_scenario_shows_its_documented_behaviour(
 ) -> None:
     with anyio.fail_after(60):
         await CHECKS[name](Driver(http, song))
-    journal = (await http.get("/__mock/journal")).json()["data"]["entries"]
+    journal = await AsyncControl(http).journal()
     assert any(name in (e["rule"] or "") for e in journal), f"{name} never fired"
 
 
@@ -540,9 +540,9 @@ async def test_a_hundred_clients_with_different_scenarios_see_no_cross_talk(
         async with anyio.create_task_group() as group:
             for i in range(100):
                 group.start_soon(one, i)
-    journal = (await http.get("/__mock/journal")).json()["data"]
+    journal = await AsyncControl(http).journal()
     for i, driver in enumerate(drivers):
-        mine = [e for e in journal["entries"] if e["client_id"] == driver.client_id]
+        mine = [e for e in journal if e["client_id"] == driver.client_id]
         fired = {r.split(":")[0] for e in mine for r in (e["rule"] or "").split(", ") if r}
         assert fired <= {quick[i % len(quick)]}, f"{driver.client_id} saw {fired}"
     # no token anywhere in the journal or the logs

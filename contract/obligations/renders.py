@@ -149,7 +149,7 @@ def output_file_valid(ev: Evidence, p: dict[str, Any]) -> Verdict:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="replace") as container:
             duration = (container.duration or 0) / 1_000_000
             kinds = sorted({s.type for s in container.streams})
             codecs = sorted({s.codec_context.name for s in container.streams})

@@ -38,8 +38,16 @@ __all__ = [
     "decode_audio",
     "expected_type",
     "extension_supported",
+    "open_media",
     "probe",
 ]
+
+def open_media(path: Path) -> av.container.InputContainer:
+    """Open an uploaded file for reading. Its tags are not UTF-8 by force (an ID3 frame may say
+    it is and not be): bad bytes are replaced, so a playable file with a bad tag is measured and
+    rendered as a real backend's FFmpeg would, instead of failing in PyAV's tag decoding."""
+    return av.open(str(path), metadata_errors="replace")
+
 
 _IMAGE_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP"})
 # FFmpeg demuxers that read still pictures: such a file is an image, never a video.
@@ -120,7 +128,7 @@ def _probe_image(path: Path, known: _Known) -> MediaInfo:
 def _probe_av(path: Path, family: FileType, known: _Known) -> MediaInfo:
     filename = known.filename
     try:
-        container = av.open(str(path))
+        container = open_media(path)
     except (av.FFmpegError, OSError) as exc:
         raise UnsupportedMedia(filename, f"cannot be opened as {family} ({_why(exc)})") from exc
     with container:
@@ -184,7 +192,7 @@ def _duration(
             return float(stream.duration * stream.time_base)
     # No header duration, or only an estimate: demux the packets (no decoding) and measure.
     end = 0.0
-    with av.open(str(path)) as again:
+    with open_media(path) as again:
         for packet in again.demux(again.streams[stream.index]):
             if packet.pts is not None and packet.time_base:
                 end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
@@ -218,7 +226,7 @@ def decode_audio(
     """
     max_samples = None if max_seconds is None else int(max_seconds * sample_rate) + 1
     try:
-        with av.open(str(path)) as container:
+        with open_media(path) as container:
             if not container.streams.audio:
                 raise UnsupportedMedia(path.name, "has no audio stream")
             blocks = list(_audio_frames(container, sample_rate, max_samples))

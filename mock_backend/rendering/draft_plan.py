@@ -16,7 +16,7 @@ from typing import Any
 import av
 from PIL import Image, UnidentifiedImageError
 
-from ..media.probing import expected_type
+from ..media.probing import expected_type, open_media
 from ..openapi.spec import load_spec
 from .render_jobs import (
     CONTENT_TYPES,
@@ -236,7 +236,7 @@ def _check_sources(plan: Plan, output_format: OutputFormat) -> None:
         assert seg.src is not None
         if seg.src not in streams:
             try:
-                with av.open(str(seg.src)) as container:
+                with open_media(seg.src) as container:
                     streams[seg.src] = frozenset(s.type for s in container.streams)
             except (av.FFmpegError, OSError) as exc:
                 why = getattr(exc, "strerror", None) or type(exc).__name__

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from ..media.probing import UnsupportedMedia, decode_audio
+from ..media.probing import UnsupportedMedia, decode_audio, open_media
 from .draft_plan import Plan, Segment, parse_color
 from .render_jobs import RenderError
 
@@ -59,7 +59,7 @@ class Sources:
     def has_audio(self, seg: Segment) -> bool:
         assert seg.src is not None
         try:
-            with av.open(str(seg.src)) as container:
+            with open_media(seg.src) as container:
                 return bool(container.streams.audio)
         except av.FFmpegError as exc:
             raise RenderError(f"segment {seg.id}: cannot open its src ({exc.strerror})") from exc
@@ -136,7 +136,7 @@ class _VideoReader:
         assert seg.src is not None
         self._seg, self._size = seg, (width, height)
         try:
-            self._container = av.open(str(seg.src))
+            self._container = open_media(seg.src)
         except av.FFmpegError as exc:
             raise RenderError(f"segment {seg.id}: cannot open its src ({exc.strerror})") from exc
         if not self._container.streams.video:

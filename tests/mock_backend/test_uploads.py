@@ -112,6 +112,40 @@ async def test_content_that_is_not_media_is_4001(twin: Twin, filename: str) -> N
     assert [p for p in twin.data_dir.rglob("*") if p.is_file()] == []
 
 
+def _syncsafe(n: int) -> bytes:
+    return bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+
+
+async def test_a_song_whose_id3_tag_is_not_utf8_is_measured_and_rendered_not_a_500(
+    twin: Twin, media: Media
+) -> None:
+    # found by the soak: an ID3v2.4 TXXX frame that says UTF-8 (encoding 3) and holds 0x9F made
+    # PyAV raise UnicodeDecodeError while reading the tags, and the upload answered 500
+    data = b"\x03" + b"\x9f\xff\x00" + b"value"
+    frame = b"TXXX" + _syncsafe(len(data)) + b"\x00\x00" + data
+    tag = b"ID3\x04\x00\x00" + _syncsafe(len(frame)) + frame
+    ready = await twin.ready()
+    response = await twin.client.post(
+        upload_url(ready.session_id),
+        files=[("files", ("tagged.mp3", tag + media.song.read_bytes()))],
+        headers=auth(ready.token),
+    )
+    body = response.json()
+    assert body["code"] == 0, body
+    (uploaded,) = body["data"]["files"]
+    assert uploaded["file_type"] == "audio"
+    assert uploaded["duration"] == pytest.approx(SONG_SECONDS, abs=0.1)
+    # the render engine reads the same tags: the song renders to an MP3
+    segment = {"s": 0, "d": 1000, "m": {"kind": "audio", "src": uploaded["cdn_url"]}}
+    draft = {"t": [{"tt": 1, "sg": [segment]}], "d": 1000}
+    submitted = await twin.submit(
+        ready.token, ready.session_id, draft, "r-tagged", output={"format": "mp3"}
+    )
+    assert submitted.json()["code"] == 0, submitted.text
+    polls = await twin.until_finished(ready.token, "r-tagged")
+    assert polls[-1]["status"] == "completed", polls[-1]
+
+
 async def test_one_bad_file_refuses_the_whole_request(twin: Twin, media: Media) -> None:
     ready = await twin.ready()
     files = [

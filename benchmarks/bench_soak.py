@@ -27,8 +27,9 @@ response body but the one that issued it, in every journal read and in the serve
 token the client itself got stored (a client id, a task name) and later read back is listed,
 not counted; a token echoed back to the request that carried it ("Session nmv_usr_… not
 found") is counted unless --allow-echo. The exit status is 1 on any 5xx, timeout (every request
-has one), token leak, "Traceback" or "Logging error" in the log, a server that died or listened
-beyond loopback, or RSS growth (end minus start) above ``--rss-growth-mb``; 0 otherwise.
+has one), token leak, "Traceback", "Logging error" or any exception named in the log, a server
+that died or listened beyond loopback, or RSS growth (end minus start) above
+``--rss-growth-mb``; 0 otherwise.
 
 A POST /__mock/clock with a non-finite or astronomically large ``advance`` has bricked a shared
 mock's clock (every later request failed): those are sent only with --include-clock-bombs.
@@ -1071,6 +1072,8 @@ def report(
     reasons = [
         ("5xx", s.fivexx.total()), ("timeouts", s.timeouts.total()), ("token leak", leaks),
         ("a traceback or Logging error in the log", tracebacks or log_errors),
+        # an exception named without a traceback ("Exception ignored in: ...") is a bug too
+        (f"exceptions in the log ({', '.join(exceptions)})", bool(exceptions)),
         ("the server died", died is not None), ("listening beyond loopback", wide),
         (f"RSS grew {growth:.0f} MB (> {args.rss_growth_mb:g})", growth > args.rss_growth_mb),
     ]  # fmt: skip

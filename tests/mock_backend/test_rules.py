@@ -101,3 +101,10 @@ def test_an_unknown_effect_is_refused_naming_the_known_ones(book: ScenarioBook) 
     assert "slow_rendr" in error.message
     assert all(name in error.message for name in KNOWN_EFFECTS), error.message
     assert book.active() == []
+
+
+@pytest.mark.parametrize("effects", ["silent_close", 5, {"silent_close": True}, [["x"]]])
+def test_effects_that_are_not_a_list_of_names_are_refused(book: ScenarioBook, effects: Any) -> None:
+    error = refused(book, {"effects": effects})
+    assert error.data == {"field": "body.respond.effects"}
+    assert "silent_close" in error.message  # the names it could have used

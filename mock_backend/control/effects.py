@@ -72,7 +72,7 @@ def apply_effects(
         else:
             overrides[effect] = True
     if rule.respond.stream is not None:
-        overrides["stream"] = {**overrides.get("stream", {}), **rule.respond.stream}
+        overrides["stream"] = rule.respond.stream.over(overrides.get("stream"))
 
 
 def responds(rule: Rule) -> bool:

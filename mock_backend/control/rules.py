@@ -13,14 +13,23 @@ not match, as pytest-httpserver's `RequestMatcher.difference` does.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from ..agent.stream import InvalidStreamConfig, StreamFaults
 from ..errors import ApiError
 
-__all__ = ["Effect", "Match", "RequestFacts", "Respond", "Rule", "RuleError", "rule_from_dict"]
+__all__ = [
+    "Effect",
+    "Match",
+    "RequestFacts",
+    "Respond",
+    "Rule",
+    "RuleError",
+    "StreamPatch",
+    "rule_from_dict",
+]
 
 FAULTS = ("reset", "empty", "malformed", "dribble")
 
@@ -83,6 +92,30 @@ class Match:
     nth: int | None = None  # only the N-th call that matches everything else (1-based)
 
 
+@dataclass(frozen=True)
+class StreamPatch:
+    """A rule's ``respond.stream``: the `StreamFaults` fields it names, checked when the rule is
+    built. Over the faults of rules fired before it, its fields win and the others stay."""
+
+    faults: StreamFaults  # the named fields; the others at their defaults
+    names: tuple[str, ...]  # the fields the rule named, in its order
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str) -> StreamPatch:
+        faults = StreamFaults.from_dict(raw, where)  # an object of known fields, or refused
+        assert isinstance(raw, dict)
+        return cls(faults, tuple(raw))
+
+    def over(self, earlier: StreamFaults | None) -> StreamFaults:
+        """These faults laid over ``earlier`` ones, as ``{**earlier, **this}`` merged the JSON."""
+        if earlier is None:
+            return self.faults
+        return replace(earlier, **{name: getattr(self.faults, name) for name in self.names})
+
+    def public(self) -> dict[str, Any]:
+        return {name: getattr(self.faults, name) for name in self.names}
+
+
 @dataclass
 class Respond:
     code: int | None = None  # business or error code: the documented envelope
@@ -91,7 +124,7 @@ class Respond:
     message: str | None = None
     delay: float = 0.0  # virtual seconds before answering
     fault: str | None = None  # reset | empty | malformed | dribble
-    stream: dict[str, Any] | None = None  # StreamFaults fields for the run this call starts
+    stream: StreamPatch | None = None  # faults for the run this call starts
     effects: tuple[Effect, ...] = ()
 
 
@@ -153,9 +186,11 @@ class Rule:
         return True
 
     def public(self) -> dict[str, Any]:
-        """The rule as JSON, in the words it was given (effects by name)."""
+        """The rule as JSON, in the words it was given (effects by name, the faults named)."""
         out = asdict(self)
         out["respond"]["effects"] = [effect.value for effect in self.respond.effects]
+        stream = self.respond.stream
+        out["respond"]["stream"] = stream.public() if stream is not None else None
         out["exhausted"] = self.exhausted
         return out
 
@@ -188,8 +223,8 @@ def rule_from_dict(raw: Any, rule_id: str, *, operations: set[str]) -> Rule:
         raise RuleError(
             f"match: {exc}; fields: {sorted(Match.__dataclass_fields__)}", "body.match"
         ) from None
-    try:  # effects are read below, into `Effect`s
-        respond = Respond(**{**respond_raw, "effects": ()})
+    try:  # effects and stream are read below, into their types
+        respond = Respond(**{**respond_raw, "effects": (), "stream": None})
     except TypeError as exc:
         raise RuleError(
             f"respond: {exc}; fields: {sorted(Respond.__dataclass_fields__)}", "body.respond"
@@ -213,9 +248,9 @@ def rule_from_dict(raw: Any, rule_id: str, *, operations: set[str]) -> Rule:
     if respond.fault is not None and respond.fault not in FAULTS:
         raise RuleError(f"respond.fault must be one of {list(FAULTS)}", "body.respond.fault")
     respond.effects = _effects(respond_raw.get("effects", []))
-    if respond.stream is not None:
+    if respond_raw.get("stream") is not None:
         try:  # checked now: a misspelt fault would otherwise fail the run it matches
-            StreamFaults.from_dict(respond.stream, "respond.stream")
+            respond.stream = StreamPatch.from_dict(respond_raw["stream"], "respond.stream")
         except InvalidStreamConfig as exc:
             raise RuleError(str(exc), "body.respond.stream") from None
     if respond.delay < 0:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mock_backend.agent.stream import StreamFaults
 from mock_backend.control.rules import RuleError
 from mock_backend.control.scenarios import ScenarioBook
 from mock_backend.openapi.spec import load_spec
@@ -108,3 +109,25 @@ def test_effects_that_are_not_a_list_of_names_are_refused(book: ScenarioBook, ef
     error = refused(book, {"effects": effects})
     assert error.data == {"field": "body.respond.effects"}
     assert "silent_close" in error.message  # the names it could have used
+
+
+EARLIER_LATER = [
+    ({"stall_after": 5, "stall_for": 10}, {"stall_for": 20}),  # a later field wins
+    ({"buffered": True}, {"cut_at_event": 1}),  # fields of both
+    ({"buffered": True, "stall_after": 5}, {"buffered": False, "stall_after": None}),  # defaults
+    ({}, {"error_at_event": 0, "error_message": "boom"}),
+]
+
+
+@pytest.mark.parametrize(("earlier", "later"), EARLIER_LATER)
+def test_stream_faults_of_two_rules_combine_as_their_json_objects_merge(
+    book: ScenarioBook, earlier: dict[str, Any], later: dict[str, Any]
+) -> None:
+    first, second = (
+        book.build({"rule": {"match": {"operation": "runSse"}, "respond": {"stream": raw}}})[0]
+        for raw in (earlier, later)
+    )
+    assert first.respond.stream is not None
+    assert second.respond.stream is not None
+    combined = second.respond.stream.over(first.respond.stream.over(None))
+    assert combined == StreamFaults.from_dict({**earlier, **later})

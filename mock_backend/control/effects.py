@@ -2,8 +2,8 @@
 
 Side effects change natural state so the documented behaviour follows by itself (drain the
 credits and the next run answers 2001; expire the token and every call answers 1001 until the
-client re-authenticates). Run and render effects are handed to those handlers as per-request
-overrides. Scripted responses are the documented envelope for a code, a raw status or body,
+client re-authenticates). Run and render effects are handed to those handlers as this request's
+`Overrides`. Scripted responses are the documented envelope for a code, a raw status or body,
 or a connection fault; each may wait on the mock's clock first.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import replace
+from typing import assert_never
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -20,7 +21,8 @@ from ..backend import Backend
 from ..errors import ApiError
 from ..media.uploads import too_large, unsupported
 from ..openapi.envelope import StatusProfile, error_response
-from .rules import RequestFacts, Rule
+from .overrides import Overrides
+from .rules import Effect, RequestFacts, Rule
 
 __all__ = ["apply_effects", "scripted_response"]
 
@@ -46,33 +48,58 @@ def _default_message(backend: Backend, code: int) -> str:
 
 
 def apply_effects(
-    backend: Backend, rule: Rule, facts: RequestFacts, overrides: dict[str, Any]
-) -> None:
+    backend: Backend, rule: Rule, facts: RequestFacts, overrides: Overrides
+) -> Overrides:
+    """Change the backend's state as the rule says, now; return ``overrides`` with the rule's
+    per-request effects and stream faults added (those of earlier rules kept)."""
     store = backend.store
     token = store.get_token(facts.token) if facts.token else None
     user = store.get_user(token.user_id) if token else None
     for effect in rule.respond.effects:
-        if effect == "expire_token" and token is not None:
-            # as if 7 days had passed for this token: expired, and out of the rate window
-            now = backend.clock.now()
-            token.expires_at = min(token.expires_at, now)
-            token.issued_at = min(token.issued_at, now - backend.settings.token_ttl)
-            store.put_token(token)
-        elif effect == "revoke_token" and token is not None:
-            token.revoked = True
-            store.put_token(token)
-        elif effect == "drain_credits" and user is not None:
-            user.available = 0
-            store.put_user(user)
-        elif effect == "free_plan" and user is not None:
-            user.plan = "free"
-            store.put_user(user)
-        elif effect == "forget_session" and facts.session_id:
-            store.forget_session(facts.session_id)
-        else:
-            overrides[effect] = True
+        match effect:  # each case does nothing to a request without what it would change
+            case Effect.EXPIRE_TOKEN:
+                if token is not None:
+                    # as if 7 days had passed for this token: expired, and out of the rate window
+                    now = backend.clock.now()
+                    token.expires_at = min(token.expires_at, now)
+                    token.issued_at = min(token.issued_at, now - backend.settings.token_ttl)
+                    store.put_token(token)
+            case Effect.REVOKE_TOKEN:
+                if token is not None:
+                    token.revoked = True
+                    store.put_token(token)
+            case Effect.DRAIN_CREDITS:
+                if user is not None:
+                    user.available = 0
+                    store.put_user(user)
+            case Effect.FREE_PLAN:
+                if user is not None:
+                    user.plan = "free"
+                    store.put_user(user)
+            case Effect.FORGET_SESSION:
+                if facts.session_id:
+                    store.forget_session(facts.session_id)
+            case Effect.SILENT_CLOSE:
+                overrides = replace(overrides, silent_close=True)
+            case Effect.TRAILING_ISSUE:
+                overrides = replace(overrides, trailing_issue=True)
+            case Effect.LEGACY_SHAPE:
+                overrides = replace(overrides, legacy_shape=True)
+            case Effect.SLOW_RENDER:
+                overrides = replace(overrides, slow_render=True)
+            case Effect.FAIL_RENDER:
+                overrides = replace(overrides, fail_render=True)
+            case Effect.LOSE_RENDER:
+                overrides = replace(overrides, lose_render=True)
+            case Effect.BREAK_OUTPUT_URL:
+                overrides = replace(overrides, break_output_url=True)
+            case Effect.REST_STATUSES:
+                overrides = replace(overrides, rest_statuses=True)
+            case _:
+                assert_never(effect)
     if rule.respond.stream is not None:
-        overrides["stream"] = rule.respond.stream.over(overrides.get("stream"))
+        overrides = replace(overrides, stream=rule.respond.stream.over(overrides.stream))
+    return overrides
 
 
 def responds(rule: Rule) -> bool:
@@ -98,9 +125,7 @@ async def scripted_response(backend: Backend, rule: Rule, profile: StatusProfile
     body = (
         r.body if r.body is not None else {"code": status, "message": r.message or "", "data": None}
     )
-    return JSONResponse(
-        body, status_code=profile.status(status) if r.status is None else status
-    )
+    return JSONResponse(body, status_code=profile.status(status) if r.status is None else status)
 
 
 class _Cut(Response):

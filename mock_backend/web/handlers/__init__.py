@@ -10,13 +10,14 @@ with the envelope of its code.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ...backend import Backend
+from ...control.overrides import NO_OVERRIDES, Overrides
 from ...errors import ApiError
 from ...openapi.spec import Operation
 from ...openapi.validation import ValidatedRequest
@@ -33,7 +34,7 @@ class Call:
     params: ValidatedRequest
     caller: Caller | None
     backend: Backend
-    overrides: dict[str, Any] = field(default_factory=dict)  # from fired rules (effects.py)
+    overrides: Overrides = NO_OVERRIDES  # from the rules fired for this request (effects.py)
 
     @property
     def body(self) -> Any:

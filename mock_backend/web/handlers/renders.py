@@ -74,10 +74,10 @@ async def submit_render(call: Call) -> Result:
         body["draft"],
         fmt,
         output.get("quality", "high"),
-        slow=bool(call.overrides.get("slow_render")),
-        fail=bool(call.overrides.get("fail_render")),
-        lose=bool(call.overrides.get("lose_render")),
-        break_url=bool(call.overrides.get("break_output_url")),
+        slow=call.overrides.slow_render,
+        fail=call.overrides.fail_render,
+        lose=call.overrides.lose_render,
+        break_url=call.overrides.break_output_url,
     )
     return call.backend.renders.view(record, call.base_url)
 

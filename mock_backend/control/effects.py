@@ -21,30 +21,44 @@ from ..backend import Backend
 from ..errors import ApiError
 from ..media.uploads import too_large, unsupported
 from ..openapi.envelope import StatusProfile, error_response
+from ..openapi.validation import CLIENT_ID_REQUIRED
+from ..state.accounts import (
+    free_plan_export,
+    not_enough_credits,
+    session_not_found,
+    token_expired,
+    too_many_tokens_for_client,
+)
 from .overrides import Overrides
 from .rules import Effect, RequestFacts, Rule
 
 __all__ = ["apply_effects", "scripted_response"]
 
-DEFAULT_MESSAGES = {
-    400: "X-Client-Id header is required: a UUID you generate once and keep (at most 64 chars)",
-    402: "Export is not available on the free plan. Register or upgrade your plan to unlock "
-    "export.",
-    429: "Too many token requests for this client id; retry in 30 s",
-    1001: "Token is invalid or expired; get a new one from /api/auth/anonymous-token with the "
-    "same X-Client-Id",
-    1002: "Session not found; create a new session",
-    2001: "Not enough credits for this request",
-    # the same words as a real refusal, formats from media.SUPPORTED_EXTENSIONS
-    4001: unsupported("the file").message,
-}
 
-
-def _default_message(backend: Backend, code: int) -> str:
-    """A scripted refusal says what the real one would, with the mock's own settings."""
-    if code == 4002:  # the limit this mock was started with (--max-upload-mb)
-        return too_large("the file", backend.settings.max_upload_bytes).message
-    return DEFAULT_MESSAGES.get(code, f"scripted error {code}")
+def _default_message(backend: Backend, code: int, facts: RequestFacts) -> str:
+    """A scripted refusal says what the real one would: the same factory, this mock's settings
+    (``--max-upload-mb``...). What only the real situation knows it leaves out: the file's name,
+    the price of a run that was never planned."""
+    settings = backend.settings
+    match code:
+        case 400:
+            return CLIENT_ID_REQUIRED
+        case 402:
+            return free_plan_export().message
+        case 429:
+            return too_many_tokens_for_client(settings).message
+        case 1001:
+            return token_expired(settings.token_ttl).message
+        case 1002:
+            return session_not_found(facts.session_id).message
+        case 2001:
+            user = backend.store.get_user(facts.user_id) if facts.user_id else None
+            return not_enough_credits(user, None).message
+        case 4001:
+            return unsupported("the file").message
+        case 4002:  # as when Content-Length is past the limit: before any file name is read
+            return too_large("the upload", settings.max_upload_bytes).message
+    return f"scripted error {code}"
 
 
 def apply_effects(
@@ -107,7 +121,9 @@ def responds(rule: Rule) -> bool:
     return r.code is not None or r.status is not None or r.body is not None or r.fault is not None
 
 
-async def scripted_response(backend: Backend, rule: Rule, profile: StatusProfile) -> Response:
+async def scripted_response(
+    backend: Backend, rule: Rule, facts: RequestFacts, profile: StatusProfile
+) -> Response:
     r = rule.respond
     if r.delay:
         await backend.clock.sleep(r.delay)
@@ -115,7 +131,7 @@ async def scripted_response(backend: Backend, rule: Rule, profile: StatusProfile
         return _fault(backend, r.fault, r.delay)
     if r.code is not None:
         code = r.code
-        message = r.message or _default_message(backend, code)
+        message = r.message or _default_message(backend, code, facts)
         data = r.body.get("data") if isinstance(r.body, dict) else None
         response = error_response(ApiError(code, message, data=data), profile)
         if r.status is not None:

@@ -127,7 +127,7 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
                     entry.session_id = entry.session_id or facts.session_id
                 scripted = next((r for r in fired if responds(r)), None)
                 if scripted is not None:
-                    return await scripted_response(backend, scripted, profile)
+                    return await scripted_response(backend, scripted, facts, profile)
             caller = None
             if operation.secured:
                 caller = backend.accounts.authenticate(

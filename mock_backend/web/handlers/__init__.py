@@ -18,10 +18,9 @@ from starlette.responses import Response
 
 from ...backend import Backend
 from ...control.overrides import NO_OVERRIDES, Overrides
-from ...errors import ApiError
 from ...openapi.spec import Operation
 from ...openapi.validation import ValidatedRequest
-from ...state.accounts import Caller
+from ...state.accounts import Caller, session_not_found
 from ...state.store import SessionRecord
 
 __all__ = ["Call", "Handler", "all_handlers"]
@@ -53,11 +52,7 @@ class Call:
         """The caller's session, or 1002."""
         session = self.backend.store.get_session(session_id)
         if session is None or session.user_id != self.me.user_id:
-            raise ApiError(
-                1002,
-                f"Session {session_id} not found; create a new session",
-                data={"field": field},
-            )
+            raise session_not_found(session_id, field)
         return session
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.responses import FileResponse, StreamingResponse
 
 from ...errors import ApiError
+from ...state.accounts import free_plan_export
 from ...state.store import RenderRecord
 from . import Call, Handler, Result
 
@@ -59,12 +60,7 @@ async def submit_render(call: Call) -> Result:
     session = call.session(body["sessionId"], field="body.sessionId")
     user = call.me.user
     if user.plan == "free":
-        raise ApiError(
-            402,
-            "Export is not available on the free plan. Register or upgrade your plan to unlock "
-            "export.",
-            data={"reason": "plan"},
-        )
+        raise free_plan_export()
     output = body.get("output") or {}
     draft_format = (body["draft"].get("m") or {}).get("output", {}).get("format")
     fmt = output.get("format") or draft_format or "mp4"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import Any
 
 from ..settings import Settings
@@ -71,23 +71,28 @@ class Runs:
         session: SessionRecord,
         user: UserRecord,
         message: str,
-        overrides: Mapping[str, Any],
         note: Callable[[str], None],
+        *,
+        faults: StreamFaults | None = None,
+        silent_close: bool = False,
+        trailing_issue: bool = False,
+        legacy_shape: bool = False,
     ) -> AsyncGenerator[bytes, None]:
         """Plan the run, choose its faults and shape, freeze its cost and start it: its stream,
         from the first byte. ``note`` tells the journal what the suite needs to know (a
-        duplicate send, a scripted stall)."""
+        duplicate send, a scripted stall). The keywords are a fired rule's, for this run only:
+        ``faults`` replace the session's scripted ones."""
         timing = AgentTiming()
-        if overrides.get("silent_close"):
+        if silent_close:
             timing = dataclasses.replace(timing, silent_edit_probability=1.0)
-        if overrides.get("trailing_issue"):
+        if trailing_issue:
             timing = dataclasses.replace(timing, trailing_issue_probability=1.0)
         plan = plan_run(
             message, _view(session), self.rng.stream("agent", session.session_id), timing
         )
-        faults, once = self._faults(session.session_id, overrides)
+        faults, once = self._faults(session.session_id, faults)
         shape = self._shapes.get(session.session_id, self.settings.event_shape)
-        if overrides.get("legacy_shape"):
+        if legacy_shape:
             shape = "legacy"
         self.accounts.freeze(user, plan.cost)  # the last step that may refuse (2001)
         if once:  # spent only by a run that starts
@@ -137,13 +142,11 @@ class Runs:
         return stream
 
     def _faults(
-        self, session_id: str, overrides: Mapping[str, Any]
+        self, session_id: str, ruled: StreamFaults | None
     ) -> tuple[StreamFaults | None, bool]:
         """The run's faults, and whether they are the session's next-run-only ones."""
-        if "stream" in overrides:  # a fired rule's respond.stream, checked when it was added
-            stream = overrides["stream"]
-            faults = stream if isinstance(stream, StreamFaults) else StreamFaults.from_dict(stream)
-            return faults, False
+        if ruled is not None:  # a fired rule's respond.stream, checked when the rule was built
+            return ruled, False
         once = self._next_run_faults.get(session_id)
         if once is not None:
             return once, True

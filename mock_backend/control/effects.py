@@ -2,8 +2,8 @@
 
 Side effects change natural state so the documented behaviour follows by itself (drain the
 credits and the next run answers 2001; expire the token and every call answers 1001 until the
-client re-authenticates). Run and render effects are handed to those handlers as per-request
-overrides. Scripted responses are the documented envelope for a code, a raw status or body,
+client re-authenticates). Run and render effects are handed to those handlers as this request's
+`Overrides`. Scripted responses are the documented envelope for a code, a raw status or body,
 or a connection fault; each may wait on the mock's clock first.
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import replace
+from typing import assert_never
 
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -20,59 +21,99 @@ from ..backend import Backend
 from ..errors import ApiError
 from ..media.uploads import too_large, unsupported
 from ..openapi.envelope import StatusProfile, error_response
-from .rules import RequestFacts, Rule
+from ..openapi.validation import CLIENT_ID_REQUIRED
+from ..state.accounts import (
+    free_plan_export,
+    not_enough_credits,
+    session_not_found,
+    token_expired,
+    too_many_tokens_for_client,
+)
+from .overrides import Overrides
+from .rules import Effect, RequestFacts, Rule
 
 __all__ = ["apply_effects", "scripted_response"]
 
-DEFAULT_MESSAGES = {
-    400: "X-Client-Id header is required: a UUID you generate once and keep (at most 64 chars)",
-    402: "Export is not available on the free plan. Register or upgrade your plan to unlock "
-    "export.",
-    429: "Too many token requests for this client id; retry in 30 s",
-    1001: "Token is invalid or expired; get a new one from /api/auth/anonymous-token with the "
-    "same X-Client-Id",
-    1002: "Session not found; create a new session",
-    2001: "Not enough credits for this request",
-    # the same words as a real refusal, formats from media.SUPPORTED_EXTENSIONS
-    4001: unsupported("the file").message,
-}
 
-
-def _default_message(backend: Backend, code: int) -> str:
-    """A scripted refusal says what the real one would, with the mock's own settings."""
-    if code == 4002:  # the limit this mock was started with (--max-upload-mb)
-        return too_large("the file", backend.settings.max_upload_bytes).message
-    return DEFAULT_MESSAGES.get(code, f"scripted error {code}")
+def _default_message(backend: Backend, code: int, facts: RequestFacts) -> str:
+    """A scripted refusal says what the real one would: the same factory, this mock's settings
+    (``--max-upload-mb``...). What only the real situation knows it leaves out: the file's name,
+    the price of a run that was never planned."""
+    settings = backend.settings
+    match code:
+        case 400:
+            return CLIENT_ID_REQUIRED
+        case 402:
+            return free_plan_export().message
+        case 429:
+            return too_many_tokens_for_client(settings).message
+        case 1001:
+            return token_expired(settings.token_ttl).message
+        case 1002:
+            return session_not_found(facts.session_id).message
+        case 2001:
+            user = backend.store.get_user(facts.user_id) if facts.user_id else None
+            return not_enough_credits(user, None).message
+        case 4001:
+            return unsupported("the file").message
+        case 4002:  # as when Content-Length is past the limit: before any file name is read
+            return too_large("the upload", settings.max_upload_bytes).message
+    return f"scripted error {code}"
 
 
 def apply_effects(
-    backend: Backend, rule: Rule, facts: RequestFacts, overrides: dict[str, Any]
-) -> None:
+    backend: Backend, rule: Rule, facts: RequestFacts, overrides: Overrides
+) -> Overrides:
+    """Change the backend's state as the rule says, now; return ``overrides`` with the rule's
+    per-request effects and stream faults added (those of earlier rules kept)."""
     store = backend.store
     token = store.get_token(facts.token) if facts.token else None
     user = store.get_user(token.user_id) if token else None
     for effect in rule.respond.effects:
-        if effect == "expire_token" and token is not None:
-            # as if 7 days had passed for this token: expired, and out of the rate window
-            now = backend.clock.now()
-            token.expires_at = min(token.expires_at, now)
-            token.issued_at = min(token.issued_at, now - backend.settings.token_ttl)
-            store.put_token(token)
-        elif effect == "revoke_token" and token is not None:
-            token.revoked = True
-            store.put_token(token)
-        elif effect == "drain_credits" and user is not None:
-            user.available = 0
-            store.put_user(user)
-        elif effect == "free_plan" and user is not None:
-            user.plan = "free"
-            store.put_user(user)
-        elif effect == "forget_session" and facts.session_id:
-            store.forget_session(facts.session_id)
-        else:
-            overrides[effect] = True
+        match effect:  # each case does nothing to a request without what it would change
+            case Effect.EXPIRE_TOKEN:
+                if token is not None:
+                    # as if 7 days had passed for this token: expired, and out of the rate window
+                    now = backend.clock.now()
+                    token.expires_at = min(token.expires_at, now)
+                    token.issued_at = min(token.issued_at, now - backend.settings.token_ttl)
+                    store.put_token(token)
+            case Effect.REVOKE_TOKEN:
+                if token is not None:
+                    token.revoked = True
+                    store.put_token(token)
+            case Effect.DRAIN_CREDITS:
+                if user is not None:
+                    user.available = 0
+                    store.put_user(user)
+            case Effect.FREE_PLAN:
+                if user is not None:
+                    user.plan = "free"
+                    store.put_user(user)
+            case Effect.FORGET_SESSION:
+                if facts.session_id:
+                    store.forget_session(facts.session_id)
+            case Effect.SILENT_CLOSE:
+                overrides = replace(overrides, silent_close=True)
+            case Effect.TRAILING_ISSUE:
+                overrides = replace(overrides, trailing_issue=True)
+            case Effect.LEGACY_SHAPE:
+                overrides = replace(overrides, legacy_shape=True)
+            case Effect.SLOW_RENDER:
+                overrides = replace(overrides, slow_render=True)
+            case Effect.FAIL_RENDER:
+                overrides = replace(overrides, fail_render=True)
+            case Effect.LOSE_RENDER:
+                overrides = replace(overrides, lose_render=True)
+            case Effect.BREAK_OUTPUT_URL:
+                overrides = replace(overrides, break_output_url=True)
+            case Effect.REST_STATUSES:
+                overrides = replace(overrides, rest_statuses=True)
+            case _:
+                assert_never(effect)
     if rule.respond.stream is not None:
-        overrides["stream"] = {**overrides.get("stream", {}), **rule.respond.stream}
+        overrides = replace(overrides, stream=rule.respond.stream.over(overrides.stream))
+    return overrides
 
 
 def responds(rule: Rule) -> bool:
@@ -80,7 +121,9 @@ def responds(rule: Rule) -> bool:
     return r.code is not None or r.status is not None or r.body is not None or r.fault is not None
 
 
-async def scripted_response(backend: Backend, rule: Rule, profile: StatusProfile) -> Response:
+async def scripted_response(
+    backend: Backend, rule: Rule, facts: RequestFacts, profile: StatusProfile
+) -> Response:
     r = rule.respond
     if r.delay:
         await backend.clock.sleep(r.delay)
@@ -88,7 +131,7 @@ async def scripted_response(backend: Backend, rule: Rule, profile: StatusProfile
         return _fault(backend, r.fault, r.delay)
     if r.code is not None:
         code = r.code
-        message = r.message or _default_message(backend, code)
+        message = r.message or _default_message(backend, code, facts)
         data = r.body.get("data") if isinstance(r.body, dict) else None
         response = error_response(ApiError(code, message, data=data), profile)
         if r.status is not None:
@@ -98,9 +141,7 @@ async def scripted_response(backend: Backend, rule: Rule, profile: StatusProfile
     body = (
         r.body if r.body is not None else {"code": status, "message": r.message or "", "data": None}
     )
-    return JSONResponse(
-        body, status_code=profile.status(status) if r.status is None else status
-    )
+    return JSONResponse(body, status_code=profile.status(status) if r.status is None else status)
 
 
 class _Cut(Response):

@@ -13,30 +13,47 @@ not match, as pytest-httpserver's `RequestMatcher.difference` does.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from ..agent.stream import InvalidStreamConfig, StreamFaults
 from ..errors import ApiError
 
-__all__ = ["Effect", "Match", "RequestFacts", "Respond", "Rule", "RuleError", "rule_from_dict"]
+__all__ = [
+    "Effect",
+    "Match",
+    "RequestFacts",
+    "Respond",
+    "Rule",
+    "RuleError",
+    "StreamPatch",
+    "rule_from_dict",
+]
 
 FAULTS = ("reset", "empty", "malformed", "dribble")
-EFFECTS = (
-    "drain_credits",
-    "forget_session",
-    "free_plan",
-    "expire_token",
-    "revoke_token",
-    "silent_close",
-    "trailing_issue",
-    "legacy_shape",
-    "slow_render",
-    "fail_render",
-    "lose_render",
-    "rest_statuses",
-    "break_output_url",
-)
+
+
+class Effect(StrEnum):
+    """What a fired rule does besides answering, spelt in JSON as rules and scenarios spell it.
+
+    The first five change the backend's state, so the documented refusal follows by itself; the
+    others shape this request's own answer (see `effects.apply_effects`).
+    """
+
+    DRAIN_CREDITS = "drain_credits"
+    FORGET_SESSION = "forget_session"
+    FREE_PLAN = "free_plan"
+    EXPIRE_TOKEN = "expire_token"
+    REVOKE_TOKEN = "revoke_token"
+    SILENT_CLOSE = "silent_close"
+    TRAILING_ISSUE = "trailing_issue"
+    LEGACY_SHAPE = "legacy_shape"
+    SLOW_RENDER = "slow_render"
+    FAIL_RENDER = "fail_render"
+    LOSE_RENDER = "lose_render"
+    REST_STATUSES = "rest_statuses"
+    BREAK_OUTPUT_URL = "break_output_url"
 
 
 class RuleError(ApiError):
@@ -75,6 +92,30 @@ class Match:
     nth: int | None = None  # only the N-th call that matches everything else (1-based)
 
 
+@dataclass(frozen=True)
+class StreamPatch:
+    """A rule's ``respond.stream``: the `StreamFaults` fields it names, checked when the rule is
+    built. Over the faults of rules fired before it, its fields win and the others stay."""
+
+    faults: StreamFaults  # the named fields; the others at their defaults
+    names: tuple[str, ...]  # the fields the rule named, in its order
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str) -> StreamPatch:
+        faults = StreamFaults.from_dict(raw, where)  # an object of known fields, or refused
+        assert isinstance(raw, dict)
+        return cls(faults, tuple(raw))
+
+    def over(self, earlier: StreamFaults | None) -> StreamFaults:
+        """These faults laid over ``earlier`` ones, as ``{**earlier, **this}`` merged the JSON."""
+        if earlier is None:
+            return self.faults
+        return replace(earlier, **{name: getattr(self.faults, name) for name in self.names})
+
+    def public(self) -> dict[str, Any]:
+        return {name: getattr(self.faults, name) for name in self.names}
+
+
 @dataclass
 class Respond:
     code: int | None = None  # business or error code: the documented envelope
@@ -83,11 +124,8 @@ class Respond:
     message: str | None = None
     delay: float = 0.0  # virtual seconds before answering
     fault: str | None = None  # reset | empty | malformed | dribble
-    stream: dict[str, Any] | None = None  # StreamFaults fields for the run this call starts
-    effects: list[str] = field(default_factory=list)
-
-
-Effect = str
+    stream: StreamPatch | None = None  # faults for the run this call starts
+    effects: tuple[Effect, ...] = ()
 
 
 @dataclass
@@ -148,9 +186,11 @@ class Rule:
         return True
 
     def public(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
+        """The rule as JSON, in the words it was given (effects by name, the faults named)."""
         out = asdict(self)
+        out["respond"]["effects"] = [effect.value for effect in self.respond.effects]
+        stream = self.respond.stream
+        out["respond"]["stream"] = stream.public() if stream is not None else None
         out["exhausted"] = self.exhausted
         return out
 
@@ -183,8 +223,8 @@ def rule_from_dict(raw: Any, rule_id: str, *, operations: set[str]) -> Rule:
         raise RuleError(
             f"match: {exc}; fields: {sorted(Match.__dataclass_fields__)}", "body.match"
         ) from None
-    try:
-        respond = Respond(**respond_raw)
+    try:  # effects and stream are read below, into their types
+        respond = Respond(**{**respond_raw, "effects": (), "stream": None})
     except TypeError as exc:
         raise RuleError(
             f"respond: {exc}; fields: {sorted(Respond.__dataclass_fields__)}", "body.respond"
@@ -207,12 +247,10 @@ def rule_from_dict(raw: Any, rule_id: str, *, operations: set[str]) -> Rule:
                 ) from None
     if respond.fault is not None and respond.fault not in FAULTS:
         raise RuleError(f"respond.fault must be one of {list(FAULTS)}", "body.respond.fault")
-    bad = [e for e in respond.effects if e not in EFFECTS]
-    if bad:
-        raise RuleError(f"unknown effects {bad}; known: {list(EFFECTS)}", "body.respond.effects")
-    if respond.stream is not None:
+    respond.effects = _effects(respond_raw.get("effects", []))
+    if respond_raw.get("stream") is not None:
         try:  # checked now: a misspelt fault would otherwise fail the run it matches
-            StreamFaults.from_dict(respond.stream, "respond.stream")
+            respond.stream = StreamPatch.from_dict(respond_raw["stream"], "respond.stream")
         except InvalidStreamConfig as exc:
             raise RuleError(str(exc), "body.respond.stream") from None
     if respond.delay < 0:
@@ -225,3 +263,16 @@ def rule_from_dict(raw: Any, rule_id: str, *, operations: set[str]) -> Rule:
             "match.nth: a positive integer (1 is the first matching call)", "body.match.nth"
         )
     return Rule(id=rule_id, match=match, respond=respond, times=times, name=raw.get("name"))
+
+
+def _effects(raw: Any) -> tuple[Effect, ...]:
+    known = [effect.value for effect in Effect]
+    if not isinstance(raw, list):
+        raise RuleError(
+            f"respond.effects: a list of effect names, got {raw!r}; known: {known}",
+            "body.respond.effects",
+        )
+    bad = [e for e in raw if not isinstance(e, str) or e not in known]
+    if bad:
+        raise RuleError(f"unknown effects {bad}; known: {known}", "body.respond.effects")
+    return tuple(Effect(e) for e in raw)

@@ -18,7 +18,19 @@ from . import json_text
 from .json_text import JsonRejected
 from .spec import Operation, Spec
 
-__all__ = ["ValidatedRequest", "body_error", "check_body", "check_parameters", "media_type"]
+__all__ = [
+    "CLIENT_ID_REQUIRED",
+    "ValidatedRequest",
+    "body_error",
+    "check_body",
+    "check_parameters",
+    "media_type",
+]
+
+# also the default words of a scripted 400 (control.effects)
+CLIENT_ID_REQUIRED = (
+    "X-Client-Id header is required: a UUID you generate once and keep (at most 64 chars)"
+)
 
 
 @dataclass
@@ -97,9 +109,7 @@ def check_parameters(
 
 def _missing_message(name: str, location: str, code: int) -> str:
     if name == "X-Client-Id":
-        return (
-            "X-Client-Id header is required: a UUID you generate once and keep (at most 64 chars)"
-        )
+        return CLIENT_ID_REQUIRED
     if code == 402:
         return (
             f"Export needs the attribution headers X-Skill-Source, X-Skill-Version and "

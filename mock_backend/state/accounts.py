@@ -1,4 +1,8 @@
-"""Tokens, users and credits: who is calling, what they may do, and what they can afford."""
+"""Tokens, users and credits: who is calling, what they may do, and what they can afford.
+
+The refusals about a caller's standing are built here, by the functions at the end, for the real
+checks and for the scripted refusals of rules alike (`control.effects`), so both say the same.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..errors import ApiError
-from ..settings import Settings
+from ..settings import DAY, Settings
 from .clock import Clock
 from .randomness import Randomness
 from .store import Store, TokenRecord, UserRecord
 
-__all__ = ["ANONYMOUS_SCOPES", "Accounts", "Caller"]
+__all__ = [
+    "ANONYMOUS_SCOPES",
+    "Accounts",
+    "Caller",
+    "free_plan_export",
+    "not_enough_credits",
+    "session_not_found",
+    "token_expired",
+    "too_many_tokens_for_client",
+]
 
 ANONYMOUS_SCOPES = ("read", "write", "upload")
 REGISTERED_SCOPES = ("read", "write", "upload", "render", "*")
@@ -54,17 +67,13 @@ class Accounts:
         # to ask again with the same client id, which must then work
         recent = [t for t in mine if t.issued_at > window_start and not t.revoked]
         if len(recent) >= self.settings.tokens_per_client_id:
-            raise ApiError(
-                429,
-                "Too many token requests for this client id (1 per 7 days); retry in 30 s",
-                data={"limit": "per_client_id", "retry_after": 30},
-            )
+            raise too_many_tokens_for_client(self.settings)
         from_ip = [t for t in self.store.issues_from_ip(ip) if t > window_start]
         if len(from_ip) >= self.settings.tokens_per_ip:
             raise ApiError(
                 429,
-                f"Too many new tokens from this address ({self.settings.tokens_per_ip} per 7 days);"
-                " retry in 30 s",
+                f"Too many new tokens from this address ({self.settings.tokens_per_ip} per "
+                f"{_days(self.settings.rate_window)}); retry in 30 s",
                 data={"limit": "per_ip", "retry_after": 30},
             )
         key: tuple[object, ...] = ("client", client_id, len(mine))
@@ -149,7 +158,7 @@ class Accounts:
         if record.revoked:
             raise ApiError(1001, f"Token was revoked; {TOKEN_HINT}")
         if record.expires_at <= self.clock.now():
-            raise ApiError(1001, f"Token expired (tokens last 7 days); {TOKEN_HINT}")
+            raise token_expired(self.settings.token_ttl)
         user = self.store.get_user(record.user_id)
         if user is None:
             raise ApiError(1001, f"Token is invalid; {TOKEN_HINT}")
@@ -178,16 +187,7 @@ class Accounts:
         if amount <= 0:
             return
         if user.available < amount:
-            raise ApiError(
-                2001,
-                f"Not enough credits: this needs {amount}, {user.available} available",
-                data={
-                    "user_id": user.user_id,
-                    "registered": user.registered,
-                    "required": amount,
-                    "available": user.available,
-                },
-            )
+            raise not_enough_credits(user, amount)
         user.available -= amount
         user.frozen += amount
         self.store.put_user(user)
@@ -199,3 +199,53 @@ class Accounts:
         user.frozen -= frozen
         user.available += frozen - charged
         self.store.put_user(user)
+
+
+# -- refusals ---------------------------------------------------------------------------------
+def _days(seconds: float) -> str:
+    days = seconds / DAY
+    return "1 day" if days == 1 else f"{days:g} days"
+
+
+def token_expired(ttl: float) -> ApiError:
+    return ApiError(1001, f"Token expired (tokens last {_days(ttl)}); {TOKEN_HINT}")
+
+
+def session_not_found(session_id: str | None, field: str = "path.session_id") -> ApiError:
+    """1002: the session is gone, or is not the caller's."""
+    which = f"Session {session_id}" if session_id else "Session"
+    return ApiError(1002, f"{which} not found; create a new session", data={"field": field})
+
+
+def not_enough_credits(user: UserRecord | None, amount: int | None) -> ApiError:
+    """2001 for ``user``, whose work costs ``amount``; a scripted refusal may know neither."""
+    if user is None:
+        return ApiError(2001, "Not enough credits for this request")
+    needs = f"this needs {amount}, " if amount is not None else ""
+    return ApiError(
+        2001,
+        f"Not enough credits: {needs}{user.available} available",
+        data={
+            "user_id": user.user_id,
+            "registered": user.registered,
+            "required": amount,
+            "available": user.available,
+        },
+    )
+
+
+def free_plan_export() -> ApiError:
+    return ApiError(
+        402,
+        "Export is not available on the free plan. Register or upgrade your plan to unlock export.",
+        data={"reason": "plan"},
+    )
+
+
+def too_many_tokens_for_client(settings: Settings) -> ApiError:
+    return ApiError(
+        429,
+        f"Too many token requests for this client id ({settings.tokens_per_client_id} per "
+        f"{_days(settings.rate_window)}); retry in 30 s",
+        data={"limit": "per_client_id", "retry_after": 30},
+    )

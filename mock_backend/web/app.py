@@ -22,6 +22,7 @@ from starlette.routing import Route
 from ..backend import Backend
 from ..control.effects import apply_effects, responds, scripted_response
 from ..control.journal import Entry, JournalMiddleware
+from ..control.overrides import NO_OVERRIDES
 from ..control.redact import fingerprint
 from ..control.rules import RequestFacts
 from ..errors import ApiError, ContractError, StreamCut
@@ -109,7 +110,7 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
             entry.token = fingerprint(token) if token else None
             entry.client_id = headers.get("x-client-id")
             entry.session_id = request.path_params.get("session_id")
-        overrides: dict[str, Any] = {}
+        overrides = NO_OVERRIDES
         try:
             raw = await read_body(request, backend.limits.json_body_bytes) if reads_json else b""
             oneshot = headers.get("x-mock-scenario")
@@ -118,15 +119,15 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
                 extra = backend.scenarios.build({"name": oneshot}) if oneshot else None
                 fired = backend.scenarios.resolve(facts, extra)
                 for rule in fired:
-                    apply_effects(backend, rule, facts, overrides)
-                if overrides.pop("rest_statuses", False):
+                    overrides = apply_effects(backend, rule, facts, overrides)
+                if overrides.rest_statuses:
                     profile = backend.rest_profile
                 if entry is not None and fired:
                     entry.rule = ", ".join(f"{r.name or 'rule'}:{r.id}" for r in fired)
                     entry.session_id = entry.session_id or facts.session_id
                 scripted = next((r for r in fired if responds(r)), None)
                 if scripted is not None:
-                    return await scripted_response(backend, scripted, profile)
+                    return await scripted_response(backend, scripted, facts, profile)
             caller = None
             if operation.secured:
                 caller = backend.accounts.authenticate(

@@ -44,26 +44,47 @@ def test_a_bad_stream_fault_in_a_rule_is_refused_and_named(
     assert http.get("/__mock/scenarios").json()["data"]["active"] == []
 
 
-def test_a_good_stream_fault_in_a_rule_shapes_the_run_and_credits_settle(
-    http: httpx.Client,
-) -> None:
+def run(http: httpx.Client, text: str = "add a title 'Urban Dreams'") -> tuple[str, dict[str, int]]:
+    """One chat run of a new user on a new session: its stream, then the user's credits."""
     token = http.post("/__mock/tokens", json={"credits": 1000}).json()["data"]["token"]
     auth = {"Authorization": f"Bearer {token}"}
     sid = http.post(
         "/api/tasks/me/with-session/nemo_agent", headers=auth, json={"task_name": "r"}
     ).json()["data"]["session_id"]
-    assert http.post("/__mock/scenarios", json=rule({"error_at_event": 0})).status_code == 200
     body = {
         "app_name": "nemo_agent",
         "user_id": "me",
         "session_id": sid,
-        "new_message": {"parts": [{"text": "add a title 'Urban Dreams'"}]},
+        "new_message": {"parts": [{"text": text}]},
     }
     with http.stream(
         "POST", "/run_sse", json=body, headers={**auth, "Accept": "text/event-stream"}
     ) as stream:
         assert stream.status_code == 200
-        text = stream.read().decode()
-    assert "The agent run failed" in text
+        said = stream.read().decode()
     credits = http.get("/api/credits/balance/simple", headers=auth).json()["data"]
+    return said, credits
+
+
+def test_a_good_stream_fault_in_a_rule_shapes_the_run_and_credits_settle(
+    http: httpx.Client,
+) -> None:
+    assert http.post("/__mock/scenarios", json=rule({"error_at_event": 0})).status_code == 200
+    text, credits = run(http)
+    assert "The agent run failed" in text
     assert credits["frozen"] == 0  # nothing stays frozen after a failed run
+
+
+def test_a_misspelt_stream_fault_is_refused_when_the_rule_is_given_not_when_it_fires(
+    http: httpx.Client,
+) -> None:
+    """The bug: ``stall_aftr`` was accepted, then the run it matched answered 500 with the
+    credits frozen. Now the rule is refused, and the next run is an ordinary one."""
+    answer = http.post("/__mock/scenarios", json=rule({"stall_aftr": 30}))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["data"] == {"field": "body.respond.stream"}
+    text, credits = run(http, "generate a 5 second video of a city at night")
+    assert "The agent run failed" not in text
+    assert credits == {"available": 900, "frozen": 0, "total": 900}  # charged once, settled
+    journal = http.get("/__mock/journal", params={"operation": "runSse"}).json()["data"]
+    assert [e["rule"] for e in journal["entries"]] == [None]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mock_backend.agent.stream import InvalidStreamConfig, StreamFaults
+from mock_backend.agent.stream import StreamFaults
 from mock_backend.backend import Backend
 from mock_backend.errors import ApiError
 from mock_backend.settings import Settings
@@ -33,25 +33,13 @@ def _user_and_session(backend: Backend, credits: int = 100) -> tuple[UserRecord,
     return user, session
 
 
-def _start(backend: Backend, session: SessionRecord, user: UserRecord, overrides: dict) -> None:
+def _start(backend: Backend, session: SessionRecord, user: UserRecord) -> None:
     async def go() -> None:
-        stream = backend.runs.start(session, user, MESSAGE, overrides, lambda _note: None)
+        stream = backend.runs.start(session, user, MESSAGE, lambda _note: None)
         await stream.aclose()
         backend.runs.cancel_all()
 
     asyncio.run(go())
-
-
-def test_a_misspelt_stream_fault_refuses_the_run_before_any_credit_freezes(
-    backend: Backend,
-) -> None:
-    user, session = _user_and_session(backend)
-    with pytest.raises(InvalidStreamConfig, match="stall_aftr"):
-        _start(backend, session, user, {"stream": {"stall_aftr": 30}})
-    assert (user.available, user.frozen) == (100, 0)
-    assert session.active_runs == 0
-    assert session.runs == 0
-    assert len(backend.runs) == 0
 
 
 def test_a_run_refused_for_credits_leaves_the_next_run_fault_for_the_next_run(
@@ -61,19 +49,19 @@ def test_a_run_refused_for_credits_leaves_the_next_run_fault_for_the_next_run(
     faults = StreamFaults.from_dict({"stall_after": 5, "stall_for": 10})
     backend.runs.script(session.session_id, faults, once=True, shape=None)
     with pytest.raises(ApiError) as refused:
-        _start(backend, session, user, {})
+        _start(backend, session, user)
     assert refused.value.code == 2001
-    assert backend.runs._faults(session.session_id, {}) == (faults, True)
+    assert backend.runs._faults(session.session_id, None) == (faults, True)
     user.available = 100
-    _start(backend, session, user, {})
-    assert backend.runs._faults(session.session_id, {}) == (None, False)  # spent by that run
+    _start(backend, session, user)
+    assert backend.runs._faults(session.session_id, None) == (None, False)  # spent by that run
 
 
 def test_a_cancelled_run_settles_its_frozen_credits(backend: Backend) -> None:
     user, session = _user_and_session(backend)
 
     async def go() -> None:
-        stream = backend.runs.start(session, user, MESSAGE, {}, lambda _note: None)
+        stream = backend.runs.start(session, user, MESSAGE, lambda _note: None)
         assert (user.available, user.frozen) == (0, 100)  # the generation's price, frozen
         await stream.aclose()
         backend.runs.cancel_all()
@@ -83,3 +71,14 @@ def test_a_cancelled_run_settles_its_frozen_credits(backend: Backend) -> None:
     assert user.available == 100
     assert session.active_runs == 0
     assert session.runs == 1
+
+
+def test_a_rules_faults_replace_the_sessions_and_leave_its_next_run_ones(
+    backend: Backend,
+) -> None:
+    _, session = _user_and_session(backend)
+    scripted = StreamFaults(buffered=True)
+    ruled = StreamFaults(cut_at_event=1)
+    backend.runs.script(session.session_id, scripted, once=True, shape=None)
+    assert backend.runs._faults(session.session_id, ruled) == (ruled, False)
+    assert backend.runs._faults(session.session_id, None) == (scripted, True)

@@ -10,17 +10,17 @@ with the envelope of its code.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ...backend import Backend
-from ...errors import ApiError
+from ...control.overrides import NO_OVERRIDES, Overrides
 from ...openapi.spec import Operation
 from ...openapi.validation import ValidatedRequest
-from ...state.accounts import Caller
+from ...state.accounts import Caller, session_not_found
 from ...state.store import SessionRecord
 
 __all__ = ["Call", "Handler", "all_handlers"]
@@ -33,7 +33,7 @@ class Call:
     params: ValidatedRequest
     caller: Caller | None
     backend: Backend
-    overrides: dict[str, Any] = field(default_factory=dict)  # from fired rules (effects.py)
+    overrides: Overrides = NO_OVERRIDES  # from the rules fired for this request (effects.py)
 
     @property
     def body(self) -> Any:
@@ -52,11 +52,7 @@ class Call:
         """The caller's session, or 1002."""
         session = self.backend.store.get_session(session_id)
         if session is None or session.user_id != self.me.user_id:
-            raise ApiError(
-                1002,
-                f"Session {session_id} not found; create a new session",
-                data={"field": field},
-            )
+            raise session_not_found(session_id, field)
         return session
 
 

@@ -22,7 +22,17 @@ async def run_sse(call: Call) -> Result:
         if entry is not None:  # the suite judges from these (a duplicate send, a stall)
             entry.note(text)
 
-    stream = call.backend.runs.start(session, call.me.user, message, call.overrides, note)
+    scripted = call.overrides
+    stream = call.backend.runs.start(
+        session,
+        call.me.user,
+        message,
+        note,
+        faults=scripted.stream,
+        silent_close=scripted.silent_close,
+        trailing_issue=scripted.trailing_issue,
+        legacy_shape=scripted.legacy_shape,
+    )
     return EventStreamResponse(_abort_when_cut(stream))
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.responses import FileResponse, StreamingResponse
 
 from ...errors import ApiError
+from ...state.accounts import free_plan_export
 from ...state.store import RenderRecord
 from . import Call, Handler, Result
 
@@ -59,12 +60,7 @@ async def submit_render(call: Call) -> Result:
     session = call.session(body["sessionId"], field="body.sessionId")
     user = call.me.user
     if user.plan == "free":
-        raise ApiError(
-            402,
-            "Export is not available on the free plan. Register or upgrade your plan to unlock "
-            "export.",
-            data={"reason": "plan"},
-        )
+        raise free_plan_export()
     output = body.get("output") or {}
     draft_format = (body["draft"].get("m") or {}).get("output", {}).get("format")
     fmt = output.get("format") or draft_format or "mp4"
@@ -74,10 +70,10 @@ async def submit_render(call: Call) -> Result:
         body["draft"],
         fmt,
         output.get("quality", "high"),
-        slow=bool(call.overrides.get("slow_render")),
-        fail=bool(call.overrides.get("fail_render")),
-        lose=bool(call.overrides.get("lose_render")),
-        break_url=bool(call.overrides.get("break_output_url")),
+        slow=call.overrides.slow_render,
+        fail=call.overrides.fail_render,
+        lose=call.overrides.lose_render,
+        break_url=call.overrides.break_output_url,
     )
     return call.backend.renders.view(record, call.base_url)
 

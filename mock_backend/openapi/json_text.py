@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import accumulate
 from typing import Any
 
 from ..errors import MockBackendError
@@ -58,8 +59,28 @@ def _check(value: Any, limit: int) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')  # brackets inside a string do not nest
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def _deeper_than(raw: bytes, limit: int) -> bool:
+    """Whether brackets nest deeper than ``limit``, found without parsing. `json.loads` would
+    recurse once per level: near the interpreter's recursion limit, a garbage collection that
+    runs then cannot finalize other requests' streams ("Exception ignored ... RecursionError",
+    seen in the soak), so a body that deep never reaches the parser. Every step runs in C."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
+
+
 def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse ``raw`` as strict JSON; raise `JsonRejected` with a reason a client can act on."""
+    if _deeper_than(
+        raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw, max_depth
+    ):
+        raise JsonRejected(f"nested deeper than {max_depth} levels")
     try:
         value = json.loads(raw, parse_constant=_constant, parse_float=_number)
     except JsonRejected:

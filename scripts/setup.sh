@@ -15,5 +15,12 @@ echo "==> installing nemo-contract and its tools into .venv (a minute on first r
 .venv/bin/python -m pip install --quiet -e '.[dev]' 2>&1 \
   | grep -vE "is ignored|^\s*$|!!|wheel_obj|with strategy|BuildBackendWarning|\*{20}|be careful with folders|name as your package|precedence during imports" \
   || true
+# openapi-typescript and typescript (package.json, locked), for tests/contract/test_generators.py;
+# without npm that test skips its TypeScript part, and it never downloads anything itself
+if command -v npm >/dev/null 2>&1; then
+  echo "==> installing openapi-typescript (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null \
+    || echo "npm ci failed: the TypeScript generator test will be skipped" >&2
+fi
 .venv/bin/python -c 'import mock_backend, fastapi, av, schemathesis' \
   || { echo "setup failed: the packages above did not install; see pip's messages" >&2; exit 1; }

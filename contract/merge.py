@@ -118,14 +118,15 @@ def merge(reports: Sequence[ShardReport]) -> tuple[RunInfo, list[ScenarioResult]
     for report in reports:
         for sid in report.scenarios:
             seen.setdefault(sid, []).append(report)
-    duplicated = {sid: where for sid, where in seen.items() if len(where) > 1}
-    if duplicated:
+    # grouped by the reports they are in: a shard given twice is one line, not one per scenario
+    duplicated: dict[tuple[str, ...], list[str]] = {}
+    for sid, where in seen.items():
+        if len(where) > 1:
+            duplicated.setdefault(tuple(f"{r.folder} [{r.shard}]" for r in where), []).append(sid)
+    for places, sids in duplicated.items():
         problems.append(
-            f"{len(duplicated)} scenario(s) in more than one report: "
-            + "; ".join(
-                f"{sid} ({', '.join(f'{r.folder} [{r.shard}]' for r in where)})"
-                for sid, where in duplicated.items()
-            )
+            f"{len(sids)} scenario(s) in more than one report ({', '.join(places)}): "
+            + ", ".join(sids)
         )
     missing = [sid for sid in selection if sid not in seen]
     if missing:

@@ -52,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         "client",
         help="run the scenario catalogue against a client",
         description="Run every scenario (or those --only names) against the client the manifest "
-        "describes, each on a private mock, and write JUnit XML plus Markdown and HTML "
-        "compatibility matrices.",
+        "describes, each on a private mock, and write JUnit XML, Markdown and HTML "
+        "compatibility matrices, and matrix.json (everything, for `merge` and scripts).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

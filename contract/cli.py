@@ -6,13 +6,16 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from .adapters import Manifest, ManifestError, adapter_for
+from .adapters import InProcessAdapter, Manifest, ManifestError, adapter_for
 from .catalogue import CATALOGUE
+from .errors import MergeError
 from .obligations import OBLIGATIONS
-from .report import MARK, summary, write_html, write_junit, write_markdown
+from .report import MARK, RunInfo, summary, write_reports
 from .runner import DEFAULT_SCALE, ScenarioResult, run_catalogue
+from .sharding import WHOLE, Shard
 
 __all__ = ["main"]
 
@@ -21,9 +24,12 @@ examples:
   nemo-contract list
   nemo-contract client --manifest clients_under_test/reference/client.yaml
   nemo-contract client --manifest my-client.yaml --only error:429 --only sse --jobs 4
+  nemo-contract client --manifest my-client.yaml --shard 2/3 --out reports/shard-2
+  nemo-contract merge reports/shard-1 reports/shard-2 reports/shard-3 --out reports/all
   nemo-contract provider --base-url http://127.0.0.1:8000
 
-exit codes: 0 every scenario passed; 1 a scenario failed or was not exercised; 2 usage error.
+exit codes: 0 every scenario passed; 1 a scenario failed or was not exercised; 2 usage error
+(for merge: also reports that do not make up one whole run).
 """
 
 
@@ -46,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         "client",
         help="run the scenario catalogue against a client",
         description="Run every scenario (or those --only names) against the client the manifest "
-        "describes, each on a private mock, and write JUnit XML plus Markdown and HTML "
-        "compatibility matrices.",
+        "describes, each on a private mock, and write JUnit XML, Markdown and HTML "
+        "compatibility matrices, and matrix.json (everything, for `merge` and scripts).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -58,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="a scenario id, a rule (error:429) or a family (sse); repeatable",
+    )
+    client.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="I/N",
+        help="run only the I-th of N slices of the selected scenarios, I counting from 1 "
+        "(1/3, 2/3, 3/3; Kubernetes: $((JOB_COMPLETION_INDEX + 1))/N). Each scenario is in "
+        "exactly one slice, the same on every machine; `merge` joins the slices' reports",
     )
     client.add_argument("--jobs", type=int, default=4, help="scenarios at a time (default: 4)")
     client.add_argument(
@@ -88,6 +102,19 @@ def build_parser() -> argparse.ArgumentParser:
         "it, a verdict still inside the noise fails as undecided, never passes",
     )
     client.add_argument("--seed", type=int, default=0)
+    merge = sub.add_parser(
+        "merge",
+        help="merge the reports of shard runs into one run's",
+        description="Read the reports (matrix.json) of `client --shard I/N` runs, check they are "
+        "of one client, catalogue and selection and cover every scenario exactly once, and write "
+        "the reports the unsharded run would have: junit.xml, matrix.md, matrix.html, "
+        "matrix.json.",
+        epilog="exit codes: 0 every scenario passed; 1 a scenario failed or was not exercised; "
+        "2 the reports do not make up one whole run (the message says which scenarios or shards "
+        "are missing or duplicated), or a usage error.",
+    )
+    merge.add_argument("reports", nargs="+", type=Path, metavar="DIR", help="a shard's --out")
+    merge.add_argument("--out", type=Path, required=True, help="where to write the merged reports")
     sub.add_parser("list", help="list the scenarios and obligations")
     provider = sub.add_parser(
         "provider",
@@ -125,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the server's profile for business codes (default: http200)",
     )
     return parser
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class Progress:
@@ -165,10 +199,14 @@ def _client(args: argparse.Namespace) -> int:
     try:
         from .runner import select
 
-        total = len(select(args.only or None))
+        selection = select(args.only or None)
     except KeyError as exc:
         print(f"nemo-contract: {exc.args[0]}", file=sys.stderr)
         return 2
+    shard: Shard = args.shard or WHOLE
+    total = len(shard.pick(selection))
+    if shard.count > 1:
+        print(f"shard {shard}: {total} of the {len(selection)} selected scenarios", file=sys.stderr)
     started = time.monotonic()
     results = run_catalogue(
         adapter,
@@ -178,17 +216,46 @@ def _client(args: argparse.Namespace) -> int:
         scale=args.scale,
         min_scale=args.min_scale,
         progress=Progress(total),
+        shard=shard,
     )
     wall = time.monotonic() - started
-    out: Path = args.out
-    write_junit(results, out / "junit.xml", manifest.name)
-    write_markdown(results, out / "matrix.md", manifest.name)
-    write_html(results, out / "matrix.html", manifest.name)
+    info = RunInfo(
+        client=manifest.name,
+        selection=tuple(s.id for s in selection),
+        shard=shard,
+        seed=args.seed,
+        scale=args.scale,
+        min_scale=args.min_scale,
+        mode="inprocess" if isinstance(adapter, InProcessAdapter) else "subprocess",
+    )
+    paths = write_reports(results, args.out, info)
+    label = manifest.name + (f" (shard {shard})" if shard.count > 1 else "")
+    return _report(results, label, f"{wall:.1f} s wall", paths)
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .merge import ShardReport, merge
+
+    try:
+        reports = [ShardReport.load(folder) for folder in args.reports]
+        info, results = merge(reports)
+    except MergeError as exc:
+        print(f"nemo-contract merge: {exc}", file=sys.stderr)
+        return 2
+    shards = ", ".join(f"{r.shard} ({len(r.scenarios)}, {r.folder})" for r in reports)
+    print(f"merged shards {shards}")
+    paths = write_reports(results, args.out, info)
+    wall = sum(r.wall for r in results)
+    return _report(results, info.client, f"{wall:.1f} s of scenario wall time", paths)
+
+
+def _report(results: Sequence[ScenarioResult], label: str, wall: str, paths: list[Path]) -> int:
+    """Print a run's summary; its exit code."""
     counts = summary(results)
     virtual = sum(r.virtual for r in results)
     print(
-        f"{manifest.name}: {counts['pass']} passed, {counts['fail']} failed, "
-        f"{counts['not_exercised']} not exercised ({len(results)} scenarios, {wall:.1f} s wall, "
+        f"{label}: {counts['pass']} passed, {counts['fail']} failed, "
+        f"{counts['not_exercised']} not exercised ({len(results)} scenarios, {wall}, "
         f"{virtual / 60:.0f} min of backend time)"
     )
     for result in results:
@@ -200,7 +267,7 @@ def _client(args: argparse.Namespace) -> int:
         for result in rerun:
             tried = " → ".join(f"{s:g}x" for s in result.scales_tried)
             print(f"  {result.scenario.id}: {tried}")
-    print(f"reports: {out / 'junit.xml'}, {out / 'matrix.md'}, {out / 'matrix.html'}")
+    print("reports: " + ", ".join(str(p) for p in paths))
     return 0 if counts["pass"] == len(results) else 1
 
 
@@ -220,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         return _list()
     if args.command == "client":
         return _client(args)
+    if args.command == "merge":
+        return _merge(args)
     from .provider import run_provider
 
     return run_provider(

@@ -5,7 +5,7 @@ from judging at all (a manifest it cannot use) or a server broke outright (a pro
 
 from __future__ import annotations
 
-__all__ = ["ControlError", "ManifestError", "NemoContractError", "ProviderFailure"]
+__all__ = ["ControlError", "ManifestError", "MergeError", "NemoContractError", "ProviderFailure"]
 
 
 class NemoContractError(Exception):
@@ -14,6 +14,11 @@ class NemoContractError(Exception):
 
 class ManifestError(NemoContractError, ValueError):
     """A client.yaml that cannot be used; the message says what to fix."""
+
+
+class MergeError(NemoContractError):
+    """Shard reports that cannot be merged (different runs, a shard missing or given twice);
+    the message names every problem."""
 
 
 class ProviderFailure(NemoContractError, AssertionError):

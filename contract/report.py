@@ -1,23 +1,54 @@
-"""Reports of a client run: JUnit XML for CI, a Markdown and an HTML compatibility matrix.
+"""Reports of a client run: JUnit XML for CI, a Markdown and an HTML compatibility matrix, and
+``matrix.json``, the machine-readable record of the run.
 
 The matrix has one row per scenario and one column per documented rule family; each cell is the
 scenario's verdict on the obligations of that family, linked (HTML) to the evidence: what was
 expected, what happened, and where in the journal (request ids and virtual times).
+
+``matrix.json`` holds the matrix and every result in full (verdicts, timings, the journal), plus
+what a merge of shard runs checks: the client, a fingerprint of the catalogue, the run's options,
+the selection (every scenario ``--only`` chose, before sharding) and the shard with the scenarios
+it covered. `contract.merge` reads it back and writes the other reports from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import html
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from .catalogue import CATALOGUE
 from .evidence import Timing, Verdict
 from .obligations import OBLIGATIONS
-from .runner import ScenarioResult
+from .runner import DEFAULT_SCALE, ScenarioResult
+from .sharding import WHOLE, Shard
 from .timeline import timeline_svg
 
-__all__ = ["LABEL", "MARK", "icon", "summary", "write_html", "write_junit", "write_markdown"]
+__all__ = [
+    "FORMAT",
+    "LABEL",
+    "MARK",
+    "VERSION",
+    "RunInfo",
+    "catalogue_fingerprint",
+    "icon",
+    "result_as_json",
+    "summary",
+    "write_html",
+    "write_json",
+    "write_junit",
+    "write_markdown",
+    "write_reports",
+]
+
+FORMAT = "nemo-contract client report"
+VERSION = 1
 
 # Markdown and the terminal keep emoji: GitHub and terminals render them. The HTML page does not
 # (headless Chromium on Debian has no emoji font and draws boxes): it uses `icon`.
@@ -90,20 +121,120 @@ def _cell(result: ScenarioResult, family: str) -> str | None:
     return "pass"
 
 
+def catalogue_fingerprint() -> str:
+    """A digest of every scenario and obligation as defined here: runs whose fingerprints differ
+    judged by different rules, and their reports cannot be merged."""
+    scenarios = [dataclasses.asdict(s) for s in CATALOGUE.values()]
+    obligations = [(o.name, o.rule, o.source) for o in OBLIGATIONS.values()]
+    text = json.dumps([scenarios, obligations], sort_keys=True, default=repr)
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run was: recorded in ``matrix.json`` so shard runs can be checked and merged."""
+
+    client: str
+    selection: tuple[str, ...]  # every scenario selected (after --only), before sharding
+    shard: Shard = WHOLE
+    seed: int = 0
+    scale: float = DEFAULT_SCALE  # as asked for; each result records the scale it ran at
+    min_scale: float = 1.0
+    mode: str = "inprocess"  # inprocess | subprocess
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "scale": self.scale,
+            "min_scale": self.min_scale,
+            "mode": self.mode,
+        }
+
+
+def write_reports(results: Sequence[ScenarioResult], out: Path, info: RunInfo) -> list[Path]:
+    """Every report of a run into ``out``; the paths written."""
+    shard = info.shard if info.shard.count > 1 else None
+    paths = [out / "junit.xml", out / "matrix.md", out / "matrix.html", out / "matrix.json"]
+    write_junit(results, paths[0], info.client, shard=shard)
+    write_markdown(results, paths[1], info.client, shard=shard)
+    write_html(results, paths[2], info.client, shard=shard)
+    write_json(results, paths[3], info)
+    return paths
+
+
+def _shard_text(shard: Shard | None, results: Sequence[ScenarioResult]) -> str:
+    if shard is None:
+        return ""
+    return (
+        f"Shard {shard} of the selected scenarios: {len(results)} here "
+        "(`nemo-contract merge` joins the shards into the whole run's reports)."
+    )
+
+
+def write_json(results: Sequence[ScenarioResult], path: Path, info: RunInfo) -> None:
+    families = _families(results)
+    counts = summary(results)
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "client": info.client,
+        "catalogue": catalogue_fingerprint(),
+        "run": info.run,
+        "selection": list(info.selection),
+        "shard": {"index": info.shard.index, "count": info.shard.count},
+        "scenarios": [r.scenario.id for r in results],
+        "summary": {**counts, "total": len(results)},
+        "matrix": {
+            "families": families,
+            "rows": [
+                {
+                    "scenario": r.scenario.id,
+                    "rule": r.scenario.rule,
+                    "cells": {f: _cell(r, f) for f in families},
+                    "outcome": r.outcome,
+                }
+                for r in results
+            ],
+        },
+        "results": [result_as_json(r) for r in results],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def result_as_json(result: ScenarioResult) -> dict[str, Any]:
+    """Every field of the result, the scenario by its id (`contract.merge` reads it back)."""
+    out: dict[str, Any] = {"scenario": result.scenario.id}
+    for item in dataclasses.fields(result):
+        if item.name == "scenario":
+            continue
+        value = getattr(result, item.name)
+        if item.name == "verdicts":
+            value = [dataclasses.asdict(v) for v in value]
+        out[item.name] = value
+    return out
+
+
 def _noisy_text(counts: dict[str, int]) -> str:
     return f", {counts['noisy']} inside the noise" if counts.get("noisy") else ""
 
 
-def write_junit(results: Sequence[ScenarioResult], path: Path, client: str) -> None:
+def write_junit(
+    results: Sequence[ScenarioResult], path: Path, client: str, *, shard: Shard | None = None
+) -> None:
     counts = summary(results)
     suite = ET.Element(
         "testsuite",
-        name=f"nemo-contract client: {client}",
+        name=f"nemo-contract client: {client}" + (f" (shard {shard})" if shard else ""),
         tests=str(len(results)),
         failures=str(counts["fail"]),
         skipped=str(counts["not_exercised"]),
         time=f"{sum(r.wall for r in results):.2f}",
     )
+    if shard is not None:
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", name="shard", value=str(shard))
     for result in results:
         case = ET.SubElement(
             suite,
@@ -126,12 +257,15 @@ def write_junit(results: Sequence[ScenarioResult], path: Path, client: str) -> N
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def write_markdown(results: Sequence[ScenarioResult], path: Path, client: str) -> None:
+def write_markdown(
+    results: Sequence[ScenarioResult], path: Path, client: str, *, shard: Shard | None = None
+) -> None:
     families = _families(results)
     counts = summary(results)
     lines = [
         f"# Compatibility of `{client}`",
         "",
+        *([_shard_text(shard, results), ""] if shard else []),
         f"{counts['pass']} passed, {counts['fail']} failed, {counts['not_exercised']} not "
         f"exercised{_noisy_text(counts)}, of {len(results)} scenarios. "
         + " · ".join(f"{MARK[s]} {LABEL[s]}" for s in MARK)
@@ -169,7 +303,9 @@ def write_markdown(results: Sequence[ScenarioResult], path: Path, client: str) -
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_html(results: Sequence[ScenarioResult], path: Path, client: str) -> None:
+def write_html(
+    results: Sequence[ScenarioResult], path: Path, client: str, *, shard: Shard | None = None
+) -> None:
     e = html.escape
     families = _families(results)
     counts = summary(results)
@@ -187,6 +323,7 @@ def write_html(results: Sequence[ScenarioResult], path: Path, client: str) -> No
     details = "".join(_section(result) for result in results)
     head = "".join(f"<th>{e(f)}</th>" for f in families)
     legend = " · ".join(f"{icon(s)} {e(LABEL[s])}" for s in LABEL)
+    note = f"\n<p>{e(_shard_text(shard, results))}</p>" if shard else ""
     page = f"""<!doctype html><html><head><meta charset="utf-8">
 <title>nemo-contract: {e(client)}</title><style>
 body{{font-family:system-ui,sans-serif;margin:2em}} table{{border-collapse:collapse}}
@@ -196,7 +333,7 @@ li.fail{{color:#a00}} li.noisy{{color:#8a5a00}} li{{list-style:none;margin:2px 0
 svg.icon{{width:1.1em;height:1.1em;vertical-align:-0.2em}}
 svg.timeline{{max-width:100%;height:auto;display:block;margin:0.5em 0}}
 section{{border-top:1px solid #ddd;margin-top:1em}}</style></head><body>{_SPRITE}
-<h1>Compatibility of <code>{e(client)}</code></h1>
+<h1>Compatibility of <code>{e(client)}</code></h1>{note}
 <p>{counts["pass"]} passed, {counts["fail"]} failed, {counts["not_exercised"]} not \
 exercised{_noisy_text(counts)}, of {len(results)} scenarios. {legend}.</p>
 <table><tr><th>scenario</th><th>rule</th>{head}<th>outcome</th></tr>{"".join(rows)}</table>

@@ -30,6 +30,7 @@ from .adapters import InProcessAdapter, Limits, SubprocessAdapter
 from .catalogue import ALWAYS, CATALOGUE, ClientScenario
 from .evidence import Evidence, Verdict
 from .obligations import judge
+from .sharding import Shard
 from .timing import NICE_SCALES, RESOLUTION, Clocking, next_scale
 
 __all__ = ["Inputs", "ScenarioResult", "run_catalogue", "run_scenario"]
@@ -367,13 +368,19 @@ def run_catalogue(
     min_scale: float = 1.0,
     inputs: Inputs | None = None,
     progress: Callable[[ScenarioResult, int, int], None] | None = None,
+    shard: Shard | None = None,
 ) -> list[ScenarioResult]:
-    """Run the catalogue (or the scenarios/rules named in ``only``), ``jobs`` at a time.
+    """Run the catalogue (or the scenarios/rules named in ``only``; of those, ``shard``'s
+    slice), ``jobs`` at a time, and return the results in catalogue order.
 
     A subprocess client is first calibrated: its overhead per request, measured on a short
     scenario, sets the scale it runs at (``scale`` at most), so that its own CPU time stays
     well inside the timing rules' resolution and few verdicts need a re-run."""
     chosen = select(only)
+    if shard is not None:
+        chosen = shard.pick(chosen)
+    if not chosen:  # a shard can be empty when there are more shards than scenarios
+        return []
     folder = Path(tempfile.mkdtemp(prefix="nemo-contract-inputs-"))
     try:
         media = inputs or Inputs.generate(folder)

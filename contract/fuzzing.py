@@ -191,6 +191,8 @@ LINK_PAIRS = [
     ("render-link", ["getSessionState", "submitRender"], ("getSessionState",)),
     ("download-link", ["getRender", "downloadRender"], ("getRender",)),
     ("submit-download-link", ["submitRender", "downloadRender"], ()),
+    # in pass 2 a cancel follows a successful submit only by chance: a sweep missed it once
+    ("submit-cancel-link", ["submitRender", "cancelRender"], ()),
 ]
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "TokenRecord",
     "UploadRecord",
     "UserRecord",
+    "open_store",
 ]
 
 TokenKind = Literal["anonymous", "registered", "claim"]
@@ -161,6 +162,9 @@ class Store(Protocol):
     def find_upload(self, file_id: str) -> UploadRecord | None: ...
     def counts(self) -> dict[str, int]: ...
     def clear(self) -> None: ...
+    def close(self) -> None:
+        """Let go of connections (the records stay where they are)."""
+        ...
 
 
 class MemoryStore:
@@ -261,6 +265,9 @@ class MemoryStore:
     def find_upload(self, file_id: str) -> UploadRecord | None:
         return self._out(self._uploads.get(file_id))
 
+    def close(self) -> None:
+        pass
+
     def counts(self) -> dict[str, int]:
         """How many of each record the mock holds (what a soak watches grow)."""
         return {
@@ -271,6 +278,19 @@ class MemoryStore:
             "uploads": len(self._uploads),
             "renders": len(self._renders),
         }
+
+
+def open_store(state: str) -> Store:
+    """The store ``Settings.state`` names: "memory", or "redis://HOST:PORT/DB" (redis-py is
+    imported only then). Raises `StateUnreachable` when that Redis does not answer, and
+    ValueError for anything else."""
+    if state == "memory":
+        return MemoryStore()
+    if state.startswith(("redis://", "rediss://", "unix://")):
+        from .redis_store import RedisStore
+
+        return RedisStore(state)
+    raise ValueError(f"--state {state!r}: expected memory or redis://HOST:PORT/DB")
 
 
 def _same(record: _R) -> _R:

@@ -195,7 +195,8 @@ class MemoryStore:
         self._uploads: dict[str, UploadRecord] = {}
 
     def get_user(self, user_id: str) -> UserRecord | None:
-        return self._out(self._users.get(user_id))
+        with self._credits:  # a copy never catches a freeze half done
+            return self._out(self._users.get(user_id))
 
     def put_user(self, user: UserRecord) -> None:
         with self._credits:

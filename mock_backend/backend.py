@@ -23,7 +23,7 @@ from .settings import Settings
 from .state.accounts import Accounts
 from .state.clock import Clock, parse_clock
 from .state.randomness import Randomness
-from .state.store import MemoryStore, Store
+from .state.store import Store, open_store
 
 __all__ = ["Backend"]
 
@@ -47,7 +47,7 @@ class Backend:
         self.control_profile = StatusProfile.of(self.spec, "http200")  # the control API's
         self.clock = clock or parse_clock(settings.clock, epoch=settings.epoch)
         self.rng = Randomness(settings.seed)
-        self.store: Store = store or MemoryStore()
+        self.store: Store = store if store is not None else open_store(settings.state)
         self._own_dir = settings.data_dir is None
         self.data_dir = Path(settings.data_dir or tempfile.mkdtemp(prefix="nemo-mock-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -100,5 +100,6 @@ class Backend:
     def close(self) -> None:
         self.runs.cancel_all()
         self.renders.close()
+        self.store.close()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)

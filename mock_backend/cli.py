@@ -26,6 +26,7 @@ examples:
   nemo-mock serve --clock scaled:100 --seed 7  # 100x faster: a 30 s render poll takes 0.3 s
   nemo-mock serve --clock manual               # time moves only via POST /__mock/clock
   nemo-mock serve --error-status rest          # 1001→401, 1002→404, 2001→403, 4001→415, 4002→413
+  nemo-mock serve --state redis://127.0.0.1:6379/0   # the records in Redis (see --state)
 
 point a client at it:
   NEMO_API_URL=http://127.0.0.1:8000 nemo-client credits
@@ -72,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["http200", "rest"],
         default="http200",
         help="HTTP status of business codes 1001-4002: 200 (default) or the REST mapping",
+    )
+    serve.add_argument(
+        "--state",
+        default="memory",
+        metavar="memory|redis://HOST:PORT/DB",
+        help="where users, credits, tokens, rate limits, sessions, uploads' records and renders "
+        "live: in this process (default), or in a Redis server, under keys nemo:default:*, "
+        "where the credits are frozen and settled atomically (Lua), emptied at start. Rules, the "
+        "journal, the clock, the seeded draws and the files stay in this process either way",
     )
     serve.add_argument(
         "--data-dir",
@@ -181,6 +191,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         admin_token=admin_token(args),
         tokens_per_ip=args.tokens_per_ip,
         encoder=args.encoder,
+        state=args.state,
     )
 
 
@@ -216,7 +227,27 @@ def main(argv: list[str] | None = None) -> int:
 
     from .web.app import create_app
 
-    app = create_app(settings)
+    if args.state != "memory" and not args.state.startswith(("redis://", "rediss://", "unix://")):
+        print(
+            f"nemo-mock: --state {args.state!r}: expected memory or redis://HOST:PORT/DB",
+            file=sys.stderr,
+        )
+        return 2
+    where = ""  # the default, memory, goes unsaid
+    if args.state != "memory":
+        from .state.redis_store import StateUnreachable, shown
+
+        where = f", state {shown(args.state)}"
+        try:
+            app = create_app(settings)
+        except StateUnreachable as exc:
+            print(f"nemo-mock: {exc}", file=sys.stderr)
+            return 1
+        # a fresh start, as in memory: ids come from in-process counters and the seed, so the
+        # records of an earlier run would collide with this one's
+        app.state.backend.store.clear()
+    else:
+        app = create_app(settings)
     book = app.state.backend.scenarios
     try:
         requests = [{"name": name} for name in args.scenario]
@@ -252,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     active = f"; scenarios: {', '.join(args.scenario)}" if args.scenario else ""
     print(
         f"nemo-mock serving http://{host}:{port}  (seed {args.seed}, clock {args.clock}, "
-        f"errors {args.error_status}{active}); Ctrl-C stops it",
+        f"errors {args.error_status}{where}{active}); Ctrl-C stops it",
         flush=True,
     )
     # the contract, validators and modules live as long as the process: keep them out of every

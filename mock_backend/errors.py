@@ -6,6 +6,7 @@ MockBackendError                   root of everything this package raises
 ├── ContractError                  openapi.yaml and the handlers disagree (fails start-up)
 ├── StreamCut                      a scripted connection drop in an SSE stream (not a bug)
 ├── ClockError (clock.py)          a clock specification that cannot be understood
+├── StateUnreachable (redis_store.py) the Redis server of --state does not answer
 ├── UnsupportedMedia (media.py)    a file that is not the media its name says
 ├── RenderError (render_engine.py) a draft the render engine cannot turn into a file
 ├── StreamError (stream.py)        a Run used out of order

@@ -47,6 +47,9 @@ class Settings:
     # replacements of the contract's info.x-limits, as (name, value) pairs: ("request_seconds", 2)
     limits: tuple[tuple[str, float], ...] = ()
     epoch: float | None = None  # virtual start time; None: now on a real clock, fixed otherwise
+    # where the records live (users, credits, tokens, sessions, uploads, renders): "memory", or
+    # a Redis server "redis://HOST:PORT/DB" that several processes can share (state/open_store)
+    state: str = "memory"
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

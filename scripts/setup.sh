@@ -24,3 +24,14 @@ if command -v npm >/dev/null 2>&1; then
 fi
 .venv/bin/python -c 'import mock_backend, fastapi, av, schemathesis' \
   || { echo "setup failed: the packages above did not install; see pip's messages" >&2; exit 1; }
+# redis-server for the state tests (nemo-mock serve --state redis://): Debian's package, installed
+# when missing and this runs as root; otherwise those tests skip and say so
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing redis-server (apt-get, as root) for the Redis state tests"
+    apt-get update -qq >/dev/null && apt-get install -y -qq redis-server >/dev/null \
+      || echo "setup: could not install redis-server; the Redis state tests will skip" >&2
+  else
+    echo "==> note: no redis-server here; the Redis state tests will skip (apt-get install redis-server)"
+  fi
+fi

@@ -109,20 +109,29 @@ class Runs:
         self.store.put_session(session)
         generation = self._generation
 
+        session_id, user_id = session.session_id, user.user_id
+        # the callbacks come later (virtual seconds): they read the session again rather than
+        # put back the one above, which an upload, a render or another run may have changed
+        # since, or a rule forgotten (records are values, see state/store.py)
+
         def on_apply(draft: dict[str, Any]) -> None:
             if self._generation != generation:
                 return  # the mock was reset meanwhile: this session no longer exists
-            session.draft = draft
-            self.store.put_session(session)
+            now = self.store.get_session(session_id)
+            if now is not None:
+                now.draft = draft
+                self.store.put_session(now)
 
         def on_finish(outcome: RunOutcome) -> None:
             self._live.discard(run)
             if self._generation != generation:
                 return
             charged = plan.cost if outcome.status == "completed" or outcome.applied else 0
-            self.accounts.settle(user, plan.cost, charged)
-            session.active_runs = max(0, session.active_runs - 1)
-            self.store.put_session(session)
+            self.accounts.settle(user_id, plan.cost, charged)
+            now = self.store.get_session(session_id)
+            if now is not None:
+                now.active_runs = max(0, now.active_runs - 1)
+                self.store.put_session(now)
 
         run = Run(
             plan,

@@ -97,6 +97,9 @@ class Renders:
         # encodes whose outcome no request has noted on its record yet
         self._encodes: dict[str, Future[RenderResult]] = {}
         self._submitted: dict[str, int] = {}
+        # cancelled renders whose encode runs here: the encoder's thread reads this, not the
+        # record (a store hands out copies, and it is not to be read from a thread per frame)
+        self._cancelled: set[str] = set()
         self._generation = 0  # bumped by reset and close: older encodes stop
 
     # -- submitting ------------------------------------------------------------------------
@@ -197,10 +200,12 @@ class Renders:
     def _start(self, record: RenderRecord, job: RenderJob) -> None:
         generation = self._generation
 
+        render_id = record.render_id
+
         def progress(_: float) -> None:
-            # read from the encoder's thread: one attribute each, so no lock is needed
-            if record.cancelled_at is not None or generation != self._generation:
-                raise _Stopped(record.render_id)  # the engine removes its partial file
+            # read from the encoder's thread: one lookup each, so no lock is needed
+            if render_id in self._cancelled or generation != self._generation:
+                raise _Stopped(render_id)  # the engine removes its partial file
 
         job.out_path.parent.mkdir(parents=True, exist_ok=True)
         self._encodes[record.render_id] = self._queue.submit(
@@ -231,6 +236,8 @@ class Renders:
                 data={"status": status},
             )
         record.cancelled_at = self.clock.now()
+        self.store.put_render(record)
+        self._cancelled.add(record.render_id)
         future = self._encodes.pop(record.render_id, None)
         if future is not None:
             future.cancel()  # a queued encode never starts; a running one stops (progress)
@@ -302,9 +309,7 @@ class Renders:
         self._encodes.pop(record.render_id, None)
         if future.cancelled():
             record.engine_error = "the encode was stopped"
-            return
-        exc = future.exception()
-        if exc is None:
+        elif (exc := future.exception()) is None:
             record.size = future.result().size
         elif isinstance(exc, RenderError):  # a refusal `check` could not foresee
             record.engine_error = str(exc)
@@ -312,6 +317,8 @@ class Renders:
             # an OSError's text without its file name: the message reaches clients, paths must not
             why = getattr(exc, "strerror", None) or str(exc)
             record.engine_error = f"{type(exc).__name__}: {why}"
+        # the outcome is noted once (the future is gone now): later requests read it from here
+        self.store.put_render(record)
 
     async def output_file(self, record: RenderRecord) -> tuple[Path, str]:
         """The finished file of a completed job, waited for; else the 409 envelope."""
@@ -348,6 +355,7 @@ class Renders:
             future.cancel()
         self._encodes.clear()
         self._submitted.clear()
+        self._cancelled.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
 

@@ -97,7 +97,8 @@ class Accounts:
             expires_at=now + self.settings.token_ttl,
             client_id=client_id,
         )
-        self.store.put_user(user)
+        if previous is None:  # never put back a user read earlier: its credits may have moved
+            self.store.put_user(user)
         self.store.put_token(record)
         self.store.record_issue(ip, now)
         return record, user
@@ -183,22 +184,20 @@ class Accounts:
 
     # -- credits ------------------------------------------------------------------------------
     def freeze(self, user: UserRecord, amount: int) -> None:
-        """Reserve ``amount`` for work in progress, or 2001 when it is not there."""
+        """Reserve ``amount`` for work in progress, or 2001 when it is not there.
+
+        Atomic in the store (`Store.freeze`): two runs racing for the last credits, in one
+        process or in several, never both get them. ``user`` is read only for its id.
+        """
         if amount <= 0:
             return
-        if user.available < amount:
-            raise not_enough_credits(user, amount)
-        user.available -= amount
-        user.frozen += amount
-        self.store.put_user(user)
+        if self.store.freeze(user.user_id, amount):
+            return
+        raise not_enough_credits(self.store.get_user(user.user_id) or user, amount)
 
-    def settle(self, user: UserRecord, frozen: int, charged: int) -> None:
+    def settle(self, user_id: str, frozen: int, charged: int) -> None:
         """End reserved work: ``charged`` of the ``frozen`` amount is spent, the rest released."""
-        frozen = min(frozen, user.frozen)
-        charged = max(0, min(charged, frozen))
-        user.frozen -= frozen
-        user.available += frozen - charged
-        self.store.put_user(user)
+        self.store.settle(user_id, frozen, charged)
 
 
 # -- refusals ---------------------------------------------------------------------------------

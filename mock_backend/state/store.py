@@ -1,15 +1,27 @@
 """What the mock remembers: users, tokens, sessions, uploads and render jobs.
 
-Handlers and rules talk to the `Store` protocol only, so that a persistent or shared store can
-replace `MemoryStore` without touching them. Records are plain dataclasses; the store hands out
-the live record and the caller mutates it (a persistent store would save on `put_*`).
+Handlers and rules talk to the `Store` protocol only, so that a shared store (`RedisStore`,
+redis_store.py) can replace `MemoryStore` without touching them. The contract:
+
+- records are values: ``get_*`` returns a record the caller may change freely, and a change
+  exists only once it is written back with ``put_*`` (or made by a store method). A store may
+  hand out copies (`RedisStore` always does, `MemoryStore(copies=True)` does for tests); the
+  default `MemoryStore` hands out its own objects, for speed, so code that forgets a ``put``
+  works there and nowhere else: the store tests run the handlers on copies to catch it;
+- a record read, changed and put back is a read-modify-write: atomic within one event loop
+  as long as no ``await`` comes between, not across processes. Credits are the exception that
+  must hold across processes (never oversold), so they change only through `Store.freeze` and
+  `Store.settle`, atomic in every store.
 """
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 __all__ = [
     "MemoryStore",
@@ -19,9 +31,11 @@ __all__ = [
     "TokenRecord",
     "UploadRecord",
     "UserRecord",
+    "open_store",
 ]
 
 TokenKind = Literal["anonymous", "registered", "claim"]
+_R = TypeVar("_R")
 
 
 @dataclass
@@ -123,6 +137,16 @@ class RenderRecord:
 class Store(Protocol):
     def get_user(self, user_id: str) -> UserRecord | None: ...
     def put_user(self, user: UserRecord) -> None: ...
+    def freeze(self, user_id: str, amount: int) -> bool:
+        """Move ``amount`` from available to frozen, atomically; False (nothing changed) when
+        the user has less available or does not exist."""
+        ...
+
+    def settle(self, user_id: str, frozen: int, spent: int) -> None:
+        """End reserved work, atomically: ``spent`` of ``frozen`` is gone, the rest available
+        again (both clamped to what the user has frozen)."""
+        ...
+
     def get_token(self, token: str) -> TokenRecord | None: ...
     def tokens(self) -> list[TokenRecord]: ...
     def put_token(self, record: TokenRecord) -> None: ...
@@ -138,44 +162,79 @@ class Store(Protocol):
     def find_upload(self, file_id: str) -> UploadRecord | None: ...
     def counts(self) -> dict[str, int]: ...
     def clear(self) -> None: ...
+    def close(self) -> None:
+        """Let go of connections (the records stay where they are)."""
+        ...
 
 
 class MemoryStore:
-    """The in-memory store: dictionaries, touched only from the event loop."""
+    """The in-memory store: dictionaries, touched from the event loop (credits also from
+    threads, under a lock).
 
-    def __init__(self) -> None:
+    ``copies``: hand out and keep copies, as a store in another process does, so that a change
+    without its ``put`` is lost here too (the store tests run with it). Off by default: a deep
+    copy of a session's draft on every request would cost the default server for nothing.
+    """
+
+    def __init__(self, *, copies: bool = False) -> None:
+        self._copy: Callable[[Any], Any] = copy.deepcopy if copies else _same
+        self._credits = threading.Lock()
         self.clear()
+
+    def _out(self, record: _R) -> _R:
+        copied: _R = self._copy(record)
+        return copied
 
     def clear(self) -> None:
         self._users: dict[str, UserRecord] = {}
         self._tokens: dict[str, TokenRecord] = {}
-        self._by_client: dict[str, list[TokenRecord]] = {}
+        self._by_client: dict[str, list[str]] = {}  # client id -> its tokens, oldest first
         self._ip_issues: dict[str, list[float]] = {}
         self._sessions: dict[str, SessionRecord] = {}
         self._renders: dict[str, RenderRecord] = {}
         self._uploads: dict[str, UploadRecord] = {}
 
     def get_user(self, user_id: str) -> UserRecord | None:
-        return self._users.get(user_id)
+        with self._credits:  # a copy never catches a freeze half done
+            return self._out(self._users.get(user_id))
 
     def put_user(self, user: UserRecord) -> None:
-        self._users[user.user_id] = user
+        with self._credits:
+            self._users[user.user_id] = self._copy(user)
+
+    def freeze(self, user_id: str, amount: int) -> bool:
+        with self._credits:
+            user = self._users.get(user_id)
+            if user is None or user.available < amount:
+                return False
+            user.available -= amount
+            user.frozen += amount
+            return True
+
+    def settle(self, user_id: str, frozen: int, spent: int) -> None:
+        with self._credits:
+            user = self._users.get(user_id)
+            if user is None:
+                return
+            frozen = max(0, min(frozen, user.frozen))
+            spent = max(0, min(spent, frozen))
+            user.frozen -= frozen
+            user.available += frozen - spent
 
     def get_token(self, token: str) -> TokenRecord | None:
-        return self._tokens.get(token)
+        return self._out(self._tokens.get(token))
 
     def tokens(self) -> list[TokenRecord]:
-        return list(self._tokens.values())
+        return self._out(list(self._tokens.values()))
 
     def put_token(self, record: TokenRecord) -> None:
-        self._tokens[record.token] = record
-        if record.client_id is not None:
-            bucket = self._by_client.setdefault(record.client_id, [])
-            if record not in bucket:
-                bucket.append(record)
+        new = record.token not in self._tokens
+        self._tokens[record.token] = self._copy(record)
+        if new and record.client_id is not None:
+            self._by_client.setdefault(record.client_id, []).append(record.token)
 
     def tokens_for_client(self, client_id: str) -> list[TokenRecord]:
-        return list(self._by_client.get(client_id, []))
+        return self._out([self._tokens[t] for t in self._by_client.get(client_id, [])])
 
     def issues_from_ip(self, ip: str) -> list[float]:
         return list(self._ip_issues.get(ip, []))
@@ -184,9 +243,10 @@ class MemoryStore:
         self._ip_issues.setdefault(ip, []).append(at)
 
     def get_session(self, session_id: str) -> SessionRecord | None:
-        return self._sessions.get(session_id)
+        return self._out(self._sessions.get(session_id))
 
     def put_session(self, session: SessionRecord) -> None:
+        session = self._copy(session)
         self._sessions[session.session_id] = session
         for upload in session.uploads:
             self._uploads[upload.file_id] = upload
@@ -195,16 +255,19 @@ class MemoryStore:
         self._sessions.pop(session_id, None)
 
     def get_render(self, render_id: str) -> RenderRecord | None:
-        return self._renders.get(render_id)
+        return self._out(self._renders.get(render_id))
 
     def put_render(self, render: RenderRecord) -> None:
-        self._renders[render.render_id] = render
+        self._renders[render.render_id] = self._copy(render)
 
     def renders(self) -> list[RenderRecord]:
-        return list(self._renders.values())
+        return self._out(list(self._renders.values()))
 
     def find_upload(self, file_id: str) -> UploadRecord | None:
-        return self._uploads.get(file_id)
+        return self._out(self._uploads.get(file_id))
+
+    def close(self) -> None:
+        pass
 
     def counts(self) -> dict[str, int]:
         """How many of each record the mock holds (what a soak watches grow)."""
@@ -216,3 +279,20 @@ class MemoryStore:
             "uploads": len(self._uploads),
             "renders": len(self._renders),
         }
+
+
+def open_store(state: str) -> Store:
+    """The store ``Settings.state`` names: "memory", or "redis://HOST:PORT/DB" (redis-py is
+    imported only then). Raises `StateUnreachable` when that Redis does not answer, and
+    ValueError for anything else."""
+    if state == "memory":
+        return MemoryStore()
+    if state.startswith(("redis://", "rediss://", "unix://")):
+        from .redis_store import RedisStore
+
+        return RedisStore(state)
+    raise ValueError(f"--state {state!r}: expected memory or redis://HOST:PORT/DB")
+
+
+def _same(record: _R) -> _R:
+    return record

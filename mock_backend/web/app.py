@@ -34,6 +34,7 @@ from ..openapi.spec import Operation, Spec, load_spec
 from ..openapi.validation import check_body, check_parameters
 from ..settings import Settings
 from ..state.clock import Clock
+from ..state.store import Store
 from .cdn import cdn_routes
 from .connections import RequestLimits
 from .handlers import Call, Handler, all_handlers
@@ -172,12 +173,16 @@ def create_app(
     spec: Spec | None = None,
     clock: Clock | None = None,
     handlers: dict[str, Handler] | None = None,
+    store: Store | None = None,
 ) -> FastAPI:
-    """A mock NemoVideo backend. State lives on ``app.state.backend``; nothing is global."""
+    """A mock NemoVideo backend. State lives on ``app.state.backend``; nothing is global.
+
+    The records live in ``store`` if given, else in the one ``settings.state`` names.
+    """
     settings = settings or Settings()
     spec = spec or load_spec()
     table = bind_handlers(spec, handlers if handlers is not None else all_handlers())
-    backend = Backend(settings, spec=spec, clock=clock)
+    backend = Backend(settings, spec=spec, clock=clock, store=store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -30,6 +30,7 @@ from contract.control import AsyncControl
 from mock_backend.backend import Backend
 from mock_backend.media.samples import make_clip, make_cover, make_song
 from mock_backend.settings import Settings
+from mock_backend.state.store import MemoryStore, Store
 from mock_backend.web.app import create_app
 from mock_backend.web.transport import StreamingASGITransport, lifespan
 
@@ -370,17 +371,20 @@ OpenTwin = Callable[..., contextlib.AbstractAsyncContextManager[Twin]]
 
 @pytest.fixture
 def open_twin(tmp_path: Path) -> OpenTwin:
-    """``async with open_twin(**settings) as twin``: a fresh app on a manual clock."""
+    """``async with open_twin(**settings) as twin``: a fresh app on a manual clock (its records
+    in ``store=`` if given)."""
     counter = itertools.count()
 
     @contextlib.asynccontextmanager
-    async def open_(*, address: str = "127.0.0.1", **changes: Any) -> AsyncIterator[Twin]:
+    async def open_(
+        *, address: str = "127.0.0.1", store: Store | None = None, **changes: Any
+    ) -> AsyncIterator[Twin]:
         fields: dict[str, Any] = {
             "clock": "manual",
             "seed": SEED,
             "data_dir": tmp_path / f"data-{next(counter)}",
         }
-        app = create_app(Settings(**{**fields, **changes}))
+        app = create_app(Settings(**{**fields, **changes}), store=store)
         transport = StreamingASGITransport(app, client=(address, 40000))
         async with (
             lifespan(app),
@@ -402,9 +406,33 @@ def mock_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     return changes
 
 
+# where a twin's records live: parametrize ``mock_store`` indirectly with these to run a test
+# on each store, or run the whole suite on one with ``pytest --mock-store copies|redis``
+STORES = ["memory", "copies", "redis"]
+
+
 @pytest.fixture
-async def twin(open_twin: OpenTwin, mock_settings: dict[str, Any]) -> AsyncIterator[Twin]:
-    async with open_twin(**mock_settings) as opened:
+def mock_store(request: pytest.FixtureRequest) -> Iterator[Store | None]:
+    """The twin's store: None (the server's default MemoryStore), a `MemoryStore` handing out
+    copies (a change without its put is lost, as in Redis), or a `RedisStore` on the session's
+    redis-server."""
+    kind = getattr(request, "param", None) or request.config.getoption("mock_store")
+    if kind == "memory":
+        yield None
+    elif kind == "copies":
+        yield MemoryStore(copies=True)
+    else:
+        from mock_backend.state.redis_store import RedisStore
+
+        url = request.getfixturevalue("redis_url")
+        yield RedisStore(url, namespace=request.getfixturevalue("redis_namespace"))
+
+
+@pytest.fixture
+async def twin(
+    open_twin: OpenTwin, mock_settings: dict[str, Any], mock_store: Store | None
+) -> AsyncIterator[Twin]:
+    async with open_twin(store=mock_store, **mock_settings) as opened:
         yield opened
 
 

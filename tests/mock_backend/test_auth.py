@@ -9,7 +9,7 @@ import pytest
 
 from mock_backend.settings import DAY
 
-from .conftest import SONG_SECONDS, Media, Twin, assert_error, auth
+from .conftest import SONG_SECONDS, STORES, Media, Twin, assert_error, auth
 
 pytestmark = pytest.mark.anyio
 
@@ -46,6 +46,7 @@ async def test_a_new_token_is_anonymous_with_100_credits_for_7_days(twin: Twin) 
     assert await twin.credits(data["token"]) == {"available": 100, "frozen": 0, "total": 100}
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_the_same_client_id_within_7_days_gets_the_same_token(twin: Twin) -> None:
     first = (await twin.anonymous("client-a")).json()["data"]
     await twin.advance(6 * DAY)
@@ -54,6 +55,7 @@ async def test_the_same_client_id_within_7_days_gets_the_same_token(twin: Twin) 
     assert again["user_id"] == first["user_id"]
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_after_a_revocation_the_same_client_id_gets_a_new_token(twin: Twin) -> None:
     # x-assumed in openapi.yaml: a revoked token frees its client id's slot, because the
     # documented answer to 1001 is to ask again with the same client id
@@ -84,6 +86,7 @@ async def test_one_new_token_per_client_id_per_7_days(twin: Twin) -> None:
     assert (await twin.anonymous("client-a")).json()["code"] == 0
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_ten_new_client_ids_per_ip_then_429(twin: Twin) -> None:
     with twin.from_address("198.51.100.7"):
         for n in range(10):
@@ -96,6 +99,7 @@ async def test_ten_new_client_ids_per_ip_then_429(twin: Twin) -> None:
         assert (await twin.anonymous("ip-client-10")).json()["code"] == 0
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_a_token_expires_after_7_days_and_the_client_id_gets_a_new_one(twin: Twin) -> None:
     token = await twin.token("client-a")
     await twin.advance(7 * DAY - 1)

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -82,3 +83,57 @@ def test_a_bad_clock_exits_2_naming_the_valid_forms() -> None:
     for form in ("real", "manual", "scaled:N"):
         assert form in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_redis_exits_1_saying_what_to_do() -> None:
+    import socket
+
+    with socket.socket() as unused:  # bound, never listening: nothing answers there
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+        result = run(NEMO_MOCK, "serve", "--state", f"redis://127.0.0.1:{port}/0")
+    assert result.returncode == 1
+    assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in result.stderr
+    assert "start redis-server or use --state memory" in result.stderr
+    assert "Traceback" not in result.stderr
+    nonsense = run(NEMO_MOCK, "serve", "--state", "postgres://x")
+    assert nonsense.returncode == 2
+    assert "expected memory or redis://HOST:PORT/DB" in nonsense.stderr
+
+
+def test_serve_on_redis_keeps_its_tokens_there(tmp_path: Path, redis_url: str) -> None:
+    from mock_backend.state.redis_store import RedisStore
+
+    stale = RedisStore(redis_url)  # the server's namespace, "default"
+    stale.put_session(stale_session := _session("ses_stale"))
+    command = [NEMO_MOCK, "serve", "--port", "0", "--clock", "manual", "--state", redis_url]
+    command += ["--data-dir", str(tmp_path)]
+    with (
+        (tmp_path / "stderr.log").open("w") as log,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process,
+    ):
+        try:
+            line = first_line(process, timeout=20)
+            assert f"state {redis_url}" in line, line
+            base = re.search(r"http://127\.0\.0\.1:\d+", line)
+            assert base, line
+            assert stale.get_session(stale_session.session_id) is None, "emptied at start"
+            issued = httpx.post(
+                f"{base.group(0)}/api/auth/anonymous-token",
+                headers={"X-Client-Id": "cli-redis"},
+                timeout=10,
+            ).json()["data"]
+            record = stale.get_token(issued["token"])
+            assert record is not None
+            assert (record.client_id, record.user_id) == ("cli-redis", issued["user_id"])
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            stale.clear()
+            stale.close()
+
+
+def _session(session_id: str) -> Any:
+    from mock_backend.state.store import SessionRecord
+
+    return SessionRecord(session_id, "t", "n", "en", "u", 0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from .conftest import WAVEFORM, Media, Twin, assert_error, auth, events, run_body
+from .conftest import STORES, WAVEFORM, Media, Twin, assert_error, auth, events, run_body
 
 pytestmark = pytest.mark.anyio
 
@@ -21,6 +21,7 @@ async def start_run(twin: Twin, token: str, session_id: str) -> httpx.Response:
     )
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_credits_are_frozen_during_a_run_and_charged_at_its_end(
     twin: Twin, media: Media
 ) -> None:
@@ -41,6 +42,7 @@ async def test_credits_are_frozen_during_a_run_and_charged_at_its_end(
     assert observed[-1] == {"available": 100 - EDIT_COST, "frozen": 0, "total": 100 - EDIT_COST}
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_not_enough_credits_is_2001_before_the_stream_starts(
     twin: Twin, media: Media
 ) -> None:

@@ -21,6 +21,7 @@ from mock_backend.rendering.renders import Engine
 from .conftest import (
     ATTRIBUTION,
     SONG_SECONDS,
+    STORES,
     Media,
     OpenTwin,
     Ready,
@@ -170,6 +171,7 @@ def check_mirror(view: dict[str, Any], render_id: str) -> None:
         assert view["error"] is None
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_a_render_goes_pending_processing_completed_as_the_clock_moves(
     twin: Twin, media: Media
 ) -> None:
@@ -288,6 +290,7 @@ async def test_a_download_before_completion_is_409(twin: Twin, media: Media) -> 
 # -- cancel, unknown and foreign renders -------------------------------------------------------
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_cancel_fails_the_job_once(twin: Twin, media: Media) -> None:
     ready, draft = await song_alone(twin, media)
     await twin.submit(ready.token, ready.session_id, draft, "render_1")
@@ -478,6 +481,7 @@ async def test_at_1000x_a_client_polling_every_30_s_gets_the_file_within_10_poll
         assert probe(response.content)[0] == {"video": "h264", "audio": "aac"}
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_the_first_completed_poll_waits_for_the_file_and_reports_its_size(
     twin: Twin, media: Media, gate: Gate
 ) -> None:

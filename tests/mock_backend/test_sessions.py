@@ -11,6 +11,7 @@ import pytest
 from .conftest import (
     ATTRIBUTION,
     SONG_SECONDS,
+    STORES,
     WAVEFORM,
     Media,
     Twin,
@@ -120,6 +121,7 @@ async def test_a_new_session_has_an_empty_draft(twin: Twin) -> None:
     assert set(data["state"]["canvas_config"]) == {"w", "h"}
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_state_holds_the_uploads_with_their_measured_metadata(
     twin: Twin, media: Media
 ) -> None:
@@ -137,6 +139,7 @@ async def test_state_holds_the_uploads_with_their_measured_metadata(
     assert all(info["measured"] is True for info in infos)
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_state_holds_the_draft_the_agent_built(twin: Twin, media: Media) -> None:
     ready = await twin.ready(media.song, media.cover)
     await twin.chat(ready.token, ready.session_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SONG_SECONDS, Media, Twin, assert_error, auth, rss_bytes
+from .conftest import SONG_SECONDS, STORES, Media, Twin, assert_error, auth, rss_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -74,6 +74,7 @@ async def test_several_files_in_one_request_are_measured(twin: Twin, media: Medi
     assert (cover["duration"], cover["fps"]) == (None, None)
 
 
+@pytest.mark.parametrize("mock_store", STORES, indirect=True)
 async def test_the_cdn_url_serves_the_same_bytes(twin: Twin, media: Media) -> None:
     ready = await twin.ready(media.clip)
     response = await twin.client.get(ready.files[0]["cdn_url"])

@@ -74,6 +74,9 @@ async def upload_files(call: Call) -> Result:
         n = backend.next_id("upload", session.session_id)
         ids = [_file_id(call, session, n, i) for i in range(len(body["urls"]))]
         records = register_urls(body["urls"], ids)
+    # read again: the body took awaits to arrive, and a run may have changed the session (or a
+    # rule forgotten it) meanwhile; putting back the one read first would undo that
+    session = call.session(session.session_id)
     session.uploads.extend(records)
     backend.store.put_session(session)
     return {"files": [r.public() for r in records]}

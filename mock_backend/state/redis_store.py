@@ -1,0 +1,280 @@
+"""The records in Redis: the `Store` protocol over redis-py, so several processes share them.
+
+Every key starts with ``nemo:{namespace}:`` (`RedisStore.prefix`), and `clear` deletes those
+keys only, so mocks with different namespaces share one Redis database. Records are JSON
+(paths as strings); `get_*` decodes a fresh record each time, so a change lives only once put
+back (the contract in store.py). The keys, after the prefix:
+
+=====================  ======  ===============================================================
+``user:{id}``          hash    ``record`` (the user's JSON without credits), ``available``,
+                               ``frozen`` (integers, changed by the Lua scripts below)
+``users``              set     every user id (counts)
+``tokens``             hash    token -> TokenRecord JSON
+``client:{id}``        list    that client id's tokens, oldest first
+``clients``            set     every client id with a token (counts)
+``ip:{address}``       list    when anonymous tokens were issued to that address
+``sessions``           hash    session id -> SessionRecord JSON (its uploads inside)
+``uploads``            hash    file id -> UploadRecord JSON (kept when a session is forgotten)
+``renders``            hash    render id -> RenderRecord JSON
+=====================  ======  ===============================================================
+
+Credits change only in Lua scripts (`FREEZE`, `SETTLE`): Redis runs a script alone, so a
+freeze reads and writes the balance with nothing in between, whichever process sends it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+
+from ..errors import MockBackendError
+from .store import RenderRecord, SessionRecord, TokenRecord, UploadRecord, UserRecord
+
+__all__ = ["RedisStore", "StateUnreachable", "shown"]
+
+
+class StateUnreachable(MockBackendError):
+    """The Redis server named by ``--state`` does not answer."""
+
+
+# KEYS[1] the user's hash; ARGV[1] the amount. 1 frozen, 0 not enough (or no such user).
+FREEZE = """
+local available = tonumber(redis.call('HGET', KEYS[1], 'available'))
+local amount = tonumber(ARGV[1])
+if available == nil or available < amount then return 0 end
+redis.call('HINCRBY', KEYS[1], 'available', -amount)
+redis.call('HINCRBY', KEYS[1], 'frozen', amount)
+return 1
+"""
+
+# KEYS[1] the user's hash; ARGV[1] frozen, ARGV[2] spent: Accounts.settle's clamping.
+SETTLE = """
+local held = tonumber(redis.call('HGET', KEYS[1], 'frozen'))
+if held == nil then return 0 end
+local frozen = math.max(0, math.min(tonumber(ARGV[1]), held))
+local spent = math.max(0, math.min(tonumber(ARGV[2]), frozen))
+redis.call('HINCRBY', KEYS[1], 'frozen', -frozen)
+redis.call('HINCRBY', KEYS[1], 'available', frozen - spent)
+return 1
+"""
+
+# KEYS: tokens hash, client list, clients set; ARGV: token, JSON, client id ('' for none).
+# A token joins its client's list once, when it is first put (a revocation puts it again).
+PUT_TOKEN = """
+local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if new == 1 and ARGV[3] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('SADD', KEYS[3], ARGV[3])
+end
+return new
+"""
+
+
+class RedisStore:
+    """`Store` on a Redis server at ``url`` (``redis://HOST:PORT/DB``), under ``nemo:{namespace}:``.
+
+    Raises `StateUnreachable` at once when the server does not answer a PING.
+    """
+
+    def __init__(self, url: str, *, namespace: str = "default") -> None:
+        self.url = url
+        self.prefix = f"nemo:{namespace}:"
+        self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+        try:
+            self._redis.ping()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._redis.close()
+            raise StateUnreachable(
+                f"cannot reach Redis at {shown(url)} ({exc}): start redis-server or use "
+                "--state memory"
+            ) from exc
+        self._freeze = self._redis.register_script(FREEZE)
+        self._settle = self._redis.register_script(SETTLE)
+        self._put_token = self._redis.register_script(PUT_TOKEN)
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    def close(self) -> None:
+        self._redis.close()
+
+    # -- users and credits -----------------------------------------------------------------
+    def get_user(self, user_id: str) -> UserRecord | None:
+        found: dict[str, str] = self._redis.hgetall(self._key("user", user_id))  # type: ignore[assignment]
+        if not found:
+            return None
+        return UserRecord(
+            **json.loads(found["record"]),
+            available=int(found["available"]),
+            frozen=int(found["frozen"]),
+        )
+
+    def put_user(self, user: UserRecord) -> None:
+        record = dataclasses.asdict(user)
+        available, frozen = record.pop("available"), record.pop("frozen")
+        with self._redis.pipeline() as pipe:  # MULTI/EXEC: the record and its credits at once
+            pipe.hset(
+                self._key("user", user.user_id),
+                mapping={"record": json.dumps(record), "available": available, "frozen": frozen},
+            )
+            pipe.sadd(self._key("users"), user.user_id)
+            pipe.execute()
+
+    def freeze(self, user_id: str, amount: int) -> bool:
+        return bool(self._freeze(keys=[self._key("user", user_id)], args=[amount]))
+
+    def settle(self, user_id: str, frozen: int, spent: int) -> None:
+        self._settle(keys=[self._key("user", user_id)], args=[frozen, spent])
+
+    # -- tokens and rate limits ------------------------------------------------------------
+    def get_token(self, token: str) -> TokenRecord | None:
+        raw: str | None = self._redis.hget(self._key("tokens"), token)  # type: ignore[assignment]
+        return None if raw is None else _token(raw)
+
+    def tokens(self) -> list[TokenRecord]:
+        values: list[str] = self._redis.hvals(self._key("tokens"))  # type: ignore[assignment]
+        return [_token(raw) for raw in values]
+
+    def put_token(self, record: TokenRecord) -> None:
+        client = record.client_id or ""
+        self._put_token(
+            keys=[self._key("tokens"), self._key("client", client), self._key("clients")],
+            args=[record.token, _dump(record), client],
+        )
+
+    def tokens_for_client(self, client_id: str) -> list[TokenRecord]:
+        names: list[str] = self._redis.lrange(self._key("client", client_id), 0, -1)  # type: ignore[assignment]
+        if not names:
+            return []
+        values: list[str | None] = self._redis.hmget(self._key("tokens"), names)  # type: ignore[assignment]
+        return [_token(raw) for raw in values if raw is not None]
+
+    def issues_from_ip(self, ip: str) -> list[float]:
+        values: list[str] = self._redis.lrange(self._key("ip", ip), 0, -1)  # type: ignore[assignment]
+        return [float(v) for v in values]
+
+    def record_issue(self, ip: str, at: float) -> None:
+        self._redis.rpush(self._key("ip", ip), repr(at))
+
+    # -- sessions, uploads, renders --------------------------------------------------------
+    def get_session(self, session_id: str) -> SessionRecord | None:
+        raw: str | None = self._redis.hget(self._key("sessions"), session_id)  # type: ignore[assignment]
+        return None if raw is None else _session(raw)
+
+    def put_session(self, session: SessionRecord) -> None:
+        with self._redis.pipeline() as pipe:
+            pipe.hset(self._key("sessions"), session.session_id, _dump(session))
+            if session.uploads:
+                pipe.hset(
+                    self._key("uploads"),
+                    mapping={u.file_id: _dump(u) for u in session.uploads},
+                )
+            pipe.execute()
+
+    def forget_session(self, session_id: str) -> None:
+        self._redis.hdel(self._key("sessions"), session_id)
+
+    def get_render(self, render_id: str) -> RenderRecord | None:
+        raw: str | None = self._redis.hget(self._key("renders"), render_id)  # type: ignore[assignment]
+        return None if raw is None else _render(raw)
+
+    def put_render(self, render: RenderRecord) -> None:
+        self._redis.hset(self._key("renders"), render.render_id, _dump(render))
+
+    def renders(self) -> list[RenderRecord]:
+        values: list[str] = self._redis.hvals(self._key("renders"))  # type: ignore[assignment]
+        return [_render(raw) for raw in values]
+
+    def find_upload(self, file_id: str) -> UploadRecord | None:
+        raw: str | None = self._redis.hget(self._key("uploads"), file_id)  # type: ignore[assignment]
+        return None if raw is None else _upload(json.loads(raw))
+
+    def counts(self) -> dict[str, int]:
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.scard(self._key("users"))
+            pipe.hlen(self._key("tokens"))
+            pipe.scard(self._key("clients"))
+            pipe.hlen(self._key("sessions"))
+            pipe.hlen(self._key("uploads"))
+            pipe.hlen(self._key("renders"))
+            users, tokens, clients, sessions, uploads, renders = pipe.execute()
+        return {
+            "users": users,
+            "tokens": tokens,
+            "client_ids": clients,
+            "sessions": sessions,
+            "uploads": uploads,
+            "renders": renders,
+        }
+
+    def clear(self) -> None:
+        """Delete this store's keys, and no other (SCAN, then DEL in batches)."""
+        pattern = _glob_escape(self.prefix) + "*"
+        batch: list[str] = []
+        for key in self._redis.scan_iter(match=pattern, count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                self._redis.delete(*batch)
+                batch.clear()
+        if batch:
+            self._redis.delete(*batch)
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _dump(record: Any) -> str:
+    return json.dumps(dataclasses.asdict(record), default=_plain, separators=(",", ":"))
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def _token(raw: str) -> TokenRecord:
+    data = json.loads(raw)
+    data["scopes"] = tuple(data["scopes"])
+    return TokenRecord(**data)
+
+
+def _upload(data: dict[str, Any]) -> UploadRecord:
+    data["path"] = _path(data["path"])
+    return UploadRecord(**data)
+
+
+def _session(raw: str) -> SessionRecord:
+    data = json.loads(raw)
+    data["uploads"] = [_upload(u) for u in data["uploads"]]
+    return SessionRecord(**data)
+
+
+def _render(raw: str) -> RenderRecord:
+    data = json.loads(raw)
+    data["out_path"] = _path(data["out_path"])
+    return RenderRecord(**data)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by SCAN's glob-style MATCH."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def shown(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,39 @@
+"""Two mocks on one Redis namespace share their records, as the workers of issue 16 will: a
+token, a session and credits made through one are there for the other."""
+
+from __future__ import annotations
+
+import pytest
+
+from mock_backend.state.redis_store import RedisStore
+
+from .conftest import Media, OpenTwin, auth
+
+EDIT_COST = 50  # the waveform edit (test_credits.py)
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_two_mocks_on_one_redis_namespace_share_tokens_sessions_and_credits(
+    open_twin: OpenTwin, media: Media, redis_url: str, redis_namespace: str
+) -> None:
+    one = RedisStore(redis_url, namespace=redis_namespace)
+    two = RedisStore(redis_url, namespace=redis_namespace)
+    async with open_twin(store=one) as first, open_twin(store=two) as second:
+        ready = await first.ready(media.song)
+        state = await second.state(ready.token, ready.session_id)  # the token and session
+        assert [f["filename"] for f in state["state"]["video_infos"]] == ["song.mp3"]
+
+        await second.chat(ready.token, ready.session_id)  # credits spent through the second
+        assert await first.credits(ready.token) == {
+            "available": 100 - EDIT_COST,
+            "frozen": 0,
+            "total": 100 - EDIT_COST,
+        }
+        draft = (await first.state(ready.token, ready.session_id))["state"]["draft"]
+        assert draft["t"], "the run's draft, made in the second mock, is in the first's answer"
+
+        revoke = await first.client.post("/__mock/tokens/revoke", json={"token": ready.token})
+        assert revoke.json()["code"] == 0
+        refused = await second.client.get("/api/credits/balance/simple", headers=auth(ready.token))
+        assert refused.json()["code"] == 1001

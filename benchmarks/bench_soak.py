@@ -75,9 +75,10 @@ SKILL = [("X-Skill-Source", "soak"), ("X-Skill-Version", "1.0.0"), ("X-Skill-Pla
 # The default --rss-growth-mb: what a mock whose state is bounded may still grow by in a run.
 # Its journal keeps 20,000 entries (16 KB of each body at most) and is written out an entry at a
 # time; what clients create (users, tokens, sessions) stays until /__mock/reset. Measured with
-# this mix, 8 clients, 100,000 requests: +168 MB in all, +34 MB in the second half (the journal
-# full), which is the ~8,600 clients' own state. 256 MB leaves room for the allocator while a leak
-# of 1 KB a request (100 MB more) fails.
+# this mix, 8 clients, 10 minutes (2026-12-02): +217 MB in all, the journal full within the
+# first minute, then +17.5 MB in the second half while hostile requests added ~1,000 sessions
+# and ~500 tokens. 256 MB leaves room for the allocator while a leak of 1 KB a request
+# (170 MB more) fails.
 RSS_GROWTH_MB = 256.0
 # Normal traffic comes from a fixed population of devices, as real clients are: each device keeps
 # its X-Client-Id (so asking for a token again gives back its still-valid one) and works on at

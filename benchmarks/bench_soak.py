@@ -54,7 +54,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -63,6 +62,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
+
+from contract.control import Control
+from contract.errors import NemoContractError
 from mock_backend.openapi.spec import Operation, Spec, load_spec
 
 HOST = "127.0.0.1"
@@ -611,11 +614,12 @@ def start_server(folder: Path, tokens_per_ip: int) -> Server:
 
 
 def held(server: Server) -> dict[str, int]:
-    """What the mock holds (GET /__mock/health's state: users, tokens, sessions, journal)."""
+    """What the mock holds (its health's state: users, tokens, sessions, journal); {} when the
+    server cannot say (it is gone, or too busy within the timeout)."""
     try:
-        with urllib.request.urlopen(f"{server.url}/__mock/health", timeout=60) as answer:
-            return dict(json.loads(answer.read())["data"]["state"])
-    except (OSError, ValueError, KeyError, TypeError):
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            return dict(Control(http).health()["state"])
+    except (httpx.HTTPError, NemoContractError, KeyError):
         return {}
 
 

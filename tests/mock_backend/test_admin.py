@@ -60,7 +60,7 @@ async def test_health_counts_what_the_mock_holds_and_reset_empties_it(
     twin: Twin, media: Media
 ) -> None:
     async def state() -> dict[str, int]:
-        return dict((await twin.client.get("/__mock/health")).json()["data"]["state"])
+        return dict((await twin.control.health())["state"])
 
     empty = await state()
     assert empty["users"] == empty["tokens"] == empty["sessions"] == 0, empty
@@ -72,7 +72,7 @@ async def test_health_counts_what_the_mock_holds_and_reset_empties_it(
     await twin.client.get("/api/credits/balance/simple", headers=auth(ready.token))
     assert (await state())["users"] == 1  # reading state creates none
 
-    await twin.client.post("/__mock/reset", json={})
+    await twin.control.reset()
     after = await state()
     assert after["users"] == after["tokens"] == after["sessions"] == after["uploads"] == 0, after
 

@@ -27,9 +27,7 @@ def mock_settings() -> dict[str, Any]:
 
 
 async def script(twin: Twin, operation: str, code: int) -> None:
-    rule = {"match": {"operation": operation}, "respond": {"code": code}}
-    answer = await twin.client.post("/__mock/scenarios", json={"rule": rule})
-    assert answer.json()["code"] == 0, answer.text
+    await twin.control.rule({"match": {"operation": operation}, "respond": {"code": code}})
 
 
 async def both(

@@ -33,7 +33,6 @@ async def test_two_mocks_on_one_redis_namespace_share_tokens_sessions_and_credit
         draft = (await first.state(ready.token, ready.session_id))["state"]["draft"]
         assert draft["t"], "the run's draft, made in the second mock, is in the first's answer"
 
-        revoke = await first.client.post("/__mock/tokens/revoke", json={"token": ready.token})
-        assert revoke.json()["code"] == 0
+        await first.control.revoke(ready.token)  # raises unless the mock revoked it
         refused = await second.client.get("/api/credits/balance/simple", headers=auth(ready.token))
         assert refused.json()["code"] == 1001

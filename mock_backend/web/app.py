@@ -67,7 +67,7 @@ def _facts(backend: Backend, operation: Operation, request: Request, raw: bytes)
     body: Any = None
     if raw and "json" in headers.get("content-type", ""):
         try:
-            body = json_text.loads(raw)
+            body = json_text.loads(raw, max_depth=backend.limits.json_depth)
         except JsonRejected:
             body = None
     session_id = request.path_params.get("session_id")

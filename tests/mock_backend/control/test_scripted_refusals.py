@@ -12,7 +12,7 @@ import pytest
 
 from mock_backend.settings import DAY
 
-from .conftest import Twin, assert_error, auth, run_body
+from ..conftest import Twin, assert_error, auth, run_body
 
 pytestmark = pytest.mark.anyio
 

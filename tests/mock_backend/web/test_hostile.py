@@ -63,7 +63,7 @@ from mock_backend.settings import Settings
 from mock_backend.web.app import create_app
 from mock_backend.web.server import LiveServer
 
-from .conftest import assert_envelope
+from ..conftest import assert_envelope
 from .wire import Hang, Raw, Reply, exchange, show
 
 TIMEOUT = 5.0  # seconds any one request may take, answer included

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from .conftest import STORES, WAVEFORM, Media, Twin, assert_error, auth, events, run_body
+from ..conftest import STORES, WAVEFORM, Media, Twin, assert_error, auth, events, run_body
 
 pytestmark = pytest.mark.anyio
 

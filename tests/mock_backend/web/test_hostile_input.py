@@ -23,8 +23,8 @@ from mock_backend.settings import Settings
 from mock_backend.web.app import create_app
 from mock_backend.web.server import LiveServer
 
-from .conftest import ATTRIBUTION, Media, Twin, assert_envelope, assert_error, auth
-from .test_renders import audio_draft
+from ..conftest import ATTRIBUTION, Media, Twin, assert_envelope, assert_error, auth
+from ..rendering.test_renders import audio_draft
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Media, OpenTwin, Twin, assert_error, auth
+from ..conftest import Media, OpenTwin, Twin, assert_error, auth
 
 pytestmark = pytest.mark.anyio
 

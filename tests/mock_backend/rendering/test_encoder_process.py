@@ -52,12 +52,12 @@ def encoders() -> list[str]:
 
 
 def test_the_encode_runs_in_a_child_and_writes_the_same_file(
-    tmp_path: Path, media: dict[str, Path], url: Url
+    tmp_path: Path, uploaded: dict[str, Path], url: Url
 ) -> None:
     seen: list[tuple[float, list[str]]] = []
     out = tmp_path / "r1" / "output.mp4"
     result = ProcessEngine()(
-        RenderJob(song_draft(url), media, "mp4", out, "high"),
+        RenderJob(song_draft(url), uploaded, "mp4", out, "high"),
         lambda f: seen.append((f, encoders())),
     )
     assert result.path == out
@@ -74,18 +74,18 @@ def test_the_encode_runs_in_a_child_and_writes_the_same_file(
 
 
 def test_a_refusal_reaches_the_caller_as_the_engines_error(
-    tmp_path: Path, media: dict[str, Path], url: Url
+    tmp_path: Path, uploaded: dict[str, Path], url: Url
 ) -> None:
     draft = song_draft(url)
     draft["t"][1]["sg"][0]["m"]["src"] = url("notes.mp3")  # notes, not a song
     out = tmp_path / "r2" / "output.mp4"
     with pytest.raises(RenderError, match=r"segment s2: audio cannot be decoded"):
-        ProcessEngine()(RenderJob(draft, media, "mp4", out), lambda _: None)
+        ProcessEngine()(RenderJob(draft, uploaded, "mp4", out), lambda _: None)
     assert not out.exists()
 
 
 def test_a_cancel_stops_the_child_and_leaves_no_file(
-    tmp_path: Path, media: dict[str, Path], url: Url
+    tmp_path: Path, uploaded: dict[str, Path], url: Url
 ) -> None:
     calls = []
 
@@ -95,7 +95,7 @@ def test_a_cancel_stops_the_child_and_leaves_no_file(
 
     out = tmp_path / "r3" / "output.mp4"
     with pytest.raises(Stopper):
-        ProcessEngine()(RenderJob(song_draft(url, d=20_000), media, "mp4", out), cancelled)
+        ProcessEngine()(RenderJob(song_draft(url, d=20_000), uploaded, "mp4", out), cancelled)
     assert calls  # stopped at the first report
     assert encoders() == []
     assert not out.exists()
@@ -103,7 +103,7 @@ def test_a_cancel_stops_the_child_and_leaves_no_file(
 
 
 def test_a_child_that_dies_is_an_error_saying_so(
-    tmp_path: Path, media: dict[str, Path], url: Url
+    tmp_path: Path, uploaded: dict[str, Path], url: Url
 ) -> None:
     def kill_it(_: float) -> None:
         for child in multiprocessing.active_children():
@@ -112,5 +112,5 @@ def test_a_child_that_dies_is_an_error_saying_so(
 
     out = tmp_path / "r4" / "output.mp4"
     with pytest.raises(RenderError, match=r"ended without an answer \(exit code -9\)"):
-        ProcessEngine()(RenderJob(song_draft(url, d=20_000), media, "mp4", out), kill_it)
+        ProcessEngine()(RenderJob(song_draft(url, d=20_000), uploaded, "mp4", out), kill_it)
     assert not out.exists()

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from .conftest import OpenTwin, Twin, assert_envelope, auth, run_body
+from ..conftest import OpenTwin, Twin, assert_envelope, auth, run_body
 
 pytestmark = pytest.mark.anyio
 

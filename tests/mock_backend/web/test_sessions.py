@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from .conftest import (
+from ..conftest import (
     ATTRIBUTION,
     SONG_SECONDS,
     STORES,

@@ -18,7 +18,7 @@ import pytest
 from mock_backend.rendering.render_engine import RenderError, RenderJob, RenderResult, render
 from mock_backend.rendering.renders import Engine
 
-from .conftest import (
+from ..conftest import (
     ATTRIBUTION,
     SONG_SECONDS,
     STORES,

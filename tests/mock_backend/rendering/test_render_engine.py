@@ -57,18 +57,18 @@ def song_video_draft(url: Url, d: int = 4000) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def song_video(
-    tmp_path_factory: pytest.TempPathFactory, media: dict[str, Path], url: Url
+    tmp_path_factory: pytest.TempPathFactory, uploaded: dict[str, Path], url: Url
 ) -> tuple[RenderResult, list[float]]:
     progress: list[float] = []
     out = tmp_path_factory.mktemp("render") / "song.mp4"
-    result = render(RenderJob(song_video_draft(url), media, "mp4", out, "high"), progress.append)
+    result = render(RenderJob(song_video_draft(url), uploaded, "mp4", out, "high"), progress.append)
     return result, progress
 
 
 def run(
-    tmp_path: Path, media: dict[str, Path], body: dict[str, Any], fmt: str = "mp4"
+    tmp_path: Path, uploaded: dict[str, Path], body: dict[str, Any], fmt: str = "mp4"
 ) -> RenderResult:
-    return render(RenderJob(body, media, fmt, tmp_path / f"out.{fmt}"))  # type: ignore[arg-type]
+    return render(RenderJob(body, uploaded, fmt, tmp_path / f"out.{fmt}"))  # type: ignore[arg-type]
 
 
 def region(
@@ -164,7 +164,7 @@ def test_progress_rises_to_one(song_video: tuple[RenderResult, list[float]]) -> 
 )
 def test_text_is_drawn_where_asked_while_its_segment_lasts(
     tmp_path: Path,
-    media: dict[str, Path],
+    uploaded: dict[str, Path],
     decode_frames: Callable[[Path], Frames],
     position: str,
     rows: slice,
@@ -175,7 +175,7 @@ def test_text_is_drawn_where_asked_while_its_segment_lasts(
         d=2000,
         fps=4,
     )
-    frames = decode_frames(run(tmp_path, media, body).path)
+    frames = decode_frames(run(tmp_path, uploaded, body).path)
     assert [t for t, _ in frames] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
     for t, frame in frames:
         changed = np.abs(frame.astype(np.int64) - [0x20, 0x40, 0x60]).sum(axis=2) > 60
@@ -185,7 +185,7 @@ def test_text_is_drawn_where_asked_while_its_segment_lasts(
 
 
 def test_video_segment_shows_the_clip_from_its_in_point(
-    tmp_path: Path, media: dict[str, Path], url: Url, decode_frames: Callable[[Path], Frames]
+    tmp_path: Path, uploaded: dict[str, Path], url: Url, decode_frames: Callable[[Path], Frames]
 ) -> None:
     body = draft(
         track(0, "main", seg(0, 2000, kind="video", src=url("clip.mp4"), **{"in": 1000})),
@@ -194,7 +194,7 @@ def test_video_segment_shows_the_clip_from_its_in_point(
         h=240,
         fps=5,
     )
-    result = run(tmp_path, media, body)
+    result = run(tmp_path, uploaded, body)
     frames = decode_frames(result.path)
     assert len(frames) == 10
     for t, frame in frames:
@@ -204,15 +204,15 @@ def test_video_segment_shows_the_clip_from_its_in_point(
 
 
 def test_a_video_keeps_its_own_sound_when_there_is_no_audio_track(
-    tmp_path: Path, media: dict[str, Path], url: Url, correlation: Correlation
+    tmp_path: Path, uploaded: dict[str, Path], url: Url, correlation: Correlation
 ) -> None:
     body = draft(track(0, "main", seg(0, 3000, kind="video", src=url("clip.mp4"))), d=3000)
-    rendered = decode_audio(run(tmp_path, media, body).path)
+    rendered = decode_audio(run(tmp_path, uploaded, body).path)
     assert correlation(rendered, samples.clip_soundtrack(3.0)) > 0.8
 
 
 def test_waveform_without_an_image_gets_a_generated_cover(
-    tmp_path: Path, media: dict[str, Path], url: Url, decode_frames: Callable[[Path], Frames]
+    tmp_path: Path, uploaded: dict[str, Path], url: Url, decode_frames: Callable[[Path], Frames]
 ) -> None:
     body = draft(
         track(0, "visualizer", seg(0, 1000, kind="waveform", src=url("song.mp3"))),
@@ -220,7 +220,7 @@ def test_waveform_without_an_image_gets_a_generated_cover(
         d=1000,
         title="Song",
     )
-    for _, frame in decode_frames(run(tmp_path, media, body).path):
+    for _, frame in decode_frames(run(tmp_path, uploaded, body).path):
         corner = region(frame, slice(0, 40), slice(0, 60))
         assert corner.mean() > 15  # not black: the generated cover is behind
 
@@ -229,7 +229,7 @@ def test_waveform_without_an_image_gets_a_generated_cover(
     ("canvas", "size"), [({"w": 1080, "h": 1920}, (1080, 1920)), (None, (1920, 1080))]
 )
 def test_canvas_defaults_to_1080p_and_follows_the_draft(
-    tmp_path: Path, media: dict[str, Path], canvas: dict[str, int] | None, size: tuple[int, int]
+    tmp_path: Path, uploaded: dict[str, Path], canvas: dict[str, int] | None, size: tuple[int, int]
 ) -> None:
     body: dict[str, Any] = {
         "t": [track(0, "main", seg(0, 500, kind="generated", name="City"))],
@@ -237,7 +237,7 @@ def test_canvas_defaults_to_1080p_and_follows_the_draft(
     }
     if canvas is not None:
         body["m"] = {"canvas": canvas}
-    with av.open(str(run(tmp_path, media, body).path)) as container:
+    with av.open(str(run(tmp_path, uploaded, body).path)) as container:
         ctx = container.streams.video[0].codec_context
         assert (ctx.width, ctx.height) == size
 
@@ -247,14 +247,14 @@ def test_canvas_defaults_to_1080p_and_follows_the_draft(
 
 def test_mp3_of_a_video_is_its_soundtrack_at_192_kbps(
     tmp_path: Path,
-    media: dict[str, Path],
+    uploaded: dict[str, Path],
     url: Url,
     clip: Path,
     song: Path,
     correlation: Correlation,
 ) -> None:
     body = draft(track(1, "main", seg(0, 3000, kind="audio", src=url("clip.mp4"))), d=3000)
-    result = run(tmp_path, media, body, "mp3")
+    result = run(tmp_path, uploaded, body, "mp3")
     assert result.content_type == "audio/mpeg"
     with av.open(str(result.path)) as container:
         assert container.format.name == "mp3"
@@ -272,10 +272,10 @@ def test_mp3_of_a_video_is_its_soundtrack_at_192_kbps(
 
 
 def test_mp3_without_audio_track_uses_the_first_videos_sound(
-    tmp_path: Path, media: dict[str, Path], url: Url, clip: Path, correlation: Correlation
+    tmp_path: Path, uploaded: dict[str, Path], url: Url, clip: Path, correlation: Correlation
 ) -> None:
     body = draft(track(0, "main", seg(0, 2000, kind="video", src=url("clip.mp4"))), d=2000)
-    rendered = decode_audio(run(tmp_path, media, body, "mp3").path)
+    rendered = decode_audio(run(tmp_path, uploaded, body, "mp3").path)
     assert correlation(rendered, decode_audio(clip)[:, : rendered.shape[1]]) > 0.8
 
 
@@ -284,16 +284,16 @@ def _rms(x: npt.NDArray[np.float32]) -> float:
 
 
 def test_audio_segments_are_placed_offset_and_scaled(
-    tmp_path: Path, media: dict[str, Path], url: Url, song: Path, correlation: Correlation
+    tmp_path: Path, uploaded: dict[str, Path], url: Url, song: Path, correlation: Correlation
 ) -> None:
     sr = samples.SAMPLE_RATE
     loud = seg(1000, 2000, kind="audio", src=url("song.mp3"), volume=1.0, **{"in": 500})
     quiet = dict(loud, m={**loud["m"], "volume": 0.5})
     full = decode_audio(
-        run(tmp_path / "a", media, draft(track(1, "main", loud), d=4000), "mp3").path
+        run(tmp_path / "a", uploaded, draft(track(1, "main", loud), d=4000), "mp3").path
     )
     half = decode_audio(
-        run(tmp_path / "b", media, draft(track(1, "main", quiet), d=4000), "mp3").path
+        run(tmp_path / "b", uploaded, draft(track(1, "main", quiet), d=4000), "mp3").path
     )
     original = decode_audio(song)
     assert _rms(full[:, : int(0.95 * sr)]) < 0.001  # nothing before s
@@ -302,11 +302,11 @@ def test_audio_segments_are_placed_offset_and_scaled(
     assert _rms(half[:, sr : 3 * sr]) / _rms(full[:, sr : 3 * sr]) == pytest.approx(0.5, abs=0.05)
 
 
-def test_generated_music_fills_a_bgm_track(tmp_path: Path, media: dict[str, Path]) -> None:
+def test_generated_music_fills_a_bgm_track(tmp_path: Path, uploaded: dict[str, Path]) -> None:
     body = draft(
         track(1, "bgm", seg(0, 2000, kind="generated", src=None, name="Lo-fi", volume=0.3)), d=2000
     )
-    rendered = decode_audio(run(tmp_path, media, body, "mp3").path)
+    rendered = decode_audio(run(tmp_path, uploaded, body, "mp3").path)
     assert _rms(rendered) > 0.01
 
 
@@ -445,7 +445,7 @@ BAD_DRAFTS = [
 @pytest.mark.parametrize(("make", "fmt", "reason"), BAD_DRAFTS)
 def test_unrenderable_drafts_fail_with_a_reason_and_leave_no_file(
     tmp_path: Path,
-    media: dict[str, Path],
+    uploaded: dict[str, Path],
     url: Url,
     make: Callable[[Url], dict[str, Any]],
     fmt: str,
@@ -453,7 +453,7 @@ def test_unrenderable_drafts_fail_with_a_reason_and_leave_no_file(
 ) -> None:
     out = tmp_path / "out" / f"render.{fmt}"
     with pytest.raises(RenderError, match=reason) as caught:
-        render(RenderJob(make(url), media, fmt, out))  # type: ignore[arg-type]
+        render(RenderJob(make(url), uploaded, fmt, out))  # type: ignore[arg-type]
     assert isinstance(caught.value, MockBackendError)
     assert not out.exists()
     assert not out.parent.exists() or list(out.parent.iterdir()) == []
@@ -462,14 +462,14 @@ def test_unrenderable_drafts_fail_with_a_reason_and_leave_no_file(
 @pytest.mark.parametrize(("make", "fmt", "reason"), BAD_DRAFTS)
 def test_check_refuses_them_with_the_same_reason_without_encoding(
     tmp_path: Path,
-    media: dict[str, Path],
+    uploaded: dict[str, Path],
     url: Url,
     make: Callable[[Url], dict[str, Any]],
     fmt: str,
     reason: str,
 ) -> None:
     """The mock decides at submit that such a job fails: `check` foresees every refusal."""
-    job = RenderJob(make(url), media, fmt, tmp_path / "out" / f"render.{fmt}")  # type: ignore[arg-type]
+    job = RenderJob(make(url), uploaded, fmt, tmp_path / "out" / f"render.{fmt}")  # type: ignore[arg-type]
     with pytest.raises(RenderError, match=reason) as foreseen:
         check(job)
     with pytest.raises(RenderError) as refused:
@@ -478,9 +478,9 @@ def test_check_refuses_them_with_the_same_reason_without_encoding(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unknown_quality_is_refused(tmp_path: Path, media: dict[str, Path], url: Url) -> None:
+def test_unknown_quality_is_refused(tmp_path: Path, uploaded: dict[str, Path], url: Url) -> None:
     body = draft(track(1, "main", seg(0, 1000, kind="audio", src=url("song.mp3"))), d=1000)
-    job = RenderJob(body, media, "mp4", tmp_path / "o.mp4", quality="4k")
+    job = RenderJob(body, uploaded, "mp4", tmp_path / "o.mp4", quality="4k")
     for refuse in (check, render):
         with pytest.raises(RenderError, match="quality"):
             refuse(job)
@@ -490,16 +490,19 @@ MP3_FRAME = 1152 / 44100  # one MPEG audio frame
 
 
 def test_check_foretells_the_length_of_the_file(
-    tmp_path: Path, media: dict[str, Path], url: Url, song_video: tuple[RenderResult, list[float]]
+    tmp_path: Path,
+    uploaded: dict[str, Path],
+    url: Url,
+    song_video: tuple[RenderResult, list[float]],
 ) -> None:
     """The length a completed job reports before its file exists is the file's, within a frame."""
     result, _ = song_video
-    planned = check(RenderJob(song_video_draft(url), media, "mp4", tmp_path / "v.mp4", "high"))
+    planned = check(RenderJob(song_video_draft(url), uploaded, "mp4", tmp_path / "v.mp4", "high"))
     assert (planned.duration, planned.content_type) == (4.0, "video/mp4")
     assert abs(planned.duration - result.duration) <= 1 / 2  # a frame at the default 2 fps
 
     body = draft(track(1, "main", seg(0, 2500, kind="audio", src=url("song.mp3"))), d=2500)
-    job = RenderJob(body, media, "mp3", tmp_path / "s.mp3")
+    job = RenderJob(body, uploaded, "mp3", tmp_path / "s.mp3")
     planned = check(job)
     assert (planned.duration, planned.content_type) == (2.5, "audio/mpeg")
     assert abs(planned.duration - render(job).duration) <= MP3_FRAME
@@ -507,7 +510,7 @@ def test_check_foretells_the_length_of_the_file(
 
 
 def test_an_exception_from_progress_cancels_and_cleans_up(
-    tmp_path: Path, media: dict[str, Path], url: Url
+    tmp_path: Path, uploaded: dict[str, Path], url: Url
 ) -> None:
     class Cancelled(Exception):
         pass
@@ -519,24 +522,24 @@ def test_an_exception_from_progress_cancels_and_cleans_up(
     out = tmp_path / "o.mp4"
     body = draft(track(0, "main", seg(0, 4000, kind="generated", name="X")), d=4000, fps=4)
     with pytest.raises(Cancelled):
-        render(RenderJob(body, media, "mp4", out), progress)
+        render(RenderJob(body, uploaded, "mp4", out), progress)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_previous_file_is_replaced_whole(
-    tmp_path: Path, media: dict[str, Path], url: Url
+    tmp_path: Path, uploaded: dict[str, Path], url: Url
 ) -> None:
     out = tmp_path / "o.mp3"
     out.write_bytes(b"old")
     body = draft(track(1, "main", seg(0, 1000, kind="audio", src=url("song.mp3"))), d=1000)
-    render(RenderJob(body, media, "mp3", out))
+    render(RenderJob(body, uploaded, "mp3", out))
     assert out.read_bytes()[:3] != b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["o.mp3"]
 
 
 def test_renders_in_parallel_threads_do_not_mix(
     tmp_path: Path,
-    media: dict[str, Path],
+    uploaded: dict[str, Path],
     url: Url,
     song: Path,
     clip: Path,
@@ -560,7 +563,9 @@ def test_renders_in_parallel_threads_do_not_mix(
 
     def work(name: str) -> None:
         try:
-            results[name] = render(RenderJob(bodies[name], media, "mp4", tmp_path / f"{name}.mp4"))
+            results[name] = render(
+                RenderJob(bodies[name], uploaded, "mp4", tmp_path / f"{name}.mp4")
+            )
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -574,8 +579,8 @@ def test_renders_in_parallel_threads_do_not_mix(
     assert correlation(decode_audio(results["clip"].path), decode_audio(clip)) > 0.8
 
 
-def test_same_job_gives_the_same_bytes(tmp_path: Path, media: dict[str, Path], url: Url) -> None:
+def test_same_job_gives_the_same_bytes(tmp_path: Path, uploaded: dict[str, Path], url: Url) -> None:
     body = song_video_draft(url, d=1000)
-    first = render(RenderJob(body, media, "mp4", tmp_path / "1.mp4"))
-    second = render(RenderJob(body, media, "mp4", tmp_path / "2.mp4"))
+    first = render(RenderJob(body, uploaded, "mp4", tmp_path / "1.mp4"))
+    second = render(RenderJob(body, uploaded, "mp4", tmp_path / "2.mp4"))
     assert first.path.read_bytes() == second.path.read_bytes()

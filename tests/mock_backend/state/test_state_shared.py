@@ -7,7 +7,7 @@ import pytest
 
 from mock_backend.state.redis_store import RedisStore
 
-from .conftest import Media, OpenTwin, auth
+from ..conftest import Media, OpenTwin, auth
 
 EDIT_COST = 50  # the waveform edit (test_credits.py)
 

@@ -9,7 +9,7 @@ import pytest
 
 from mock_backend.settings import DAY
 
-from .conftest import SONG_SECONDS, STORES, Media, Twin, assert_error, auth
+from ..conftest import SONG_SECONDS, STORES, Media, Twin, assert_error, auth
 
 pytestmark = pytest.mark.anyio
 

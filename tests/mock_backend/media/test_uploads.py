@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SONG_SECONDS, STORES, Media, Twin, assert_error, auth, rss_bytes
+from ..conftest import SONG_SECONDS, STORES, Media, Twin, assert_error, auth, rss_bytes
 
 pytestmark = pytest.mark.anyio
 

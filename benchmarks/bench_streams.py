@@ -7,7 +7,12 @@ cadence each heartbeat arrived). Goal (issue 4): 10,000 streams, <= 40 KB each, 
 Exit status 1 if a stream broke: it could not connect, was answered other than a 200 event
 stream, or was ended by the server while held.
 
-    .venv/bin/python benchmarks/bench_streams.py [--streams 10000] [--hold 20] [--scale 3] [--quick]
+``--response both`` (the default) measures the mock twice in one run, side by side: with its own
+`EventStreamResponse` (mock_backend/web/sse.py) and with sse-starlette's `EventSourceResponse`
+(benchmarks/sse_starlette_server.py swaps it in), so the choice between them is a measured one.
+
+    .venv/bin/python benchmarks/bench_streams.py [--streams 10000] [--hold 20] [--scale 3]
+        [--response both|nemo|sse-starlette] [--quick]
 
 ``--quick`` is a smoke run of the same code that the test suite makes so the script keeps
 working: 50 streams held 4 s, the clock 15x faster (a heartbeat every second). Its figures are
@@ -168,6 +173,16 @@ async def load(
     }
 
 
+RESPONSES = {
+    "nemo": ["-m", "mock_backend"],
+    "sse-starlette": [str(Path(__file__).with_name("sse_starlette_server.py"))],
+}
+LABELS = {
+    "nemo": "EventStreamResponse (ours)",
+    "sse-starlette": "sse-starlette EventSourceResponse",
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -181,6 +196,13 @@ def main() -> int:
         "quick 15: every second)",
     )
     parser.add_argument(
+        "--response",
+        choices=["both", *RESPONSES],
+        default="both",
+        help="which SSE response class serves /run_sse: the mock's own, sse-starlette's, or "
+        "both one after the other, printed side by side (default)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="a smoke run on the same code: the quick sizes above, the goals not judged",
@@ -192,6 +214,9 @@ def main() -> int:
     cadence = HEARTBEAT / args.scale
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    names = list(RESPONSES) if args.response == "both" else [args.response]
+    results: dict[str, dict[str, float]] = {}
+    failed = False
     with tempfile.TemporaryDirectory(prefix="bench-streams-") as scratch:
         rules = Path(scratch) / "rules.yaml"
         # every run sends heartbeats only for 50 virtual minutes: streams stay open while measured
@@ -199,15 +224,36 @@ def main() -> int:
             "- rule: {match: {operation: runSse}, respond: {stream: {heartbeats_only_for: 3000}}}\n"
             "  times: null\n"
         )
-        return measure(args, rules, cadence)
+        for name in names:
+            print(f"==> {LABELS[name]}: {args.streams} streams", flush=True)
+            figures = measure(args, rules, cadence, RESPONSES[name])
+            failed |= bool(figures["failed"])
+            results[name] = figures
+            print(flush=True)
+    if len(results) > 1:
+        compare(results)
+    return 1 if failed else 0
 
 
-def measure(args: argparse.Namespace, rules: Path, cadence: float) -> int:
+def compare(results: dict[str, dict[str, float]]) -> None:
+    """The two response classes side by side, each as a ratio to the mock's own."""
+    ours = results["nemo"]
+    print(f"{'response':<36} {'held':>6} {'KB/stream':>10} {'× ours':>7} {'p99 ms':>8}")
+    for name, figures in results.items():
+        ratio = figures["per_stream_kb"] / ours["per_stream_kb"] if ours["per_stream_kb"] else 0
+        print(
+            f"{LABELS[name]:<36} {figures['held']:>6.0f} {figures['per_stream_kb']:>10.1f} "
+            f"{ratio:>6.2f}x {figures['p99']:>8.1f}"
+        )
+
+
+def measure(
+    args: argparse.Namespace, rules: Path, cadence: float, program: list[str]
+) -> dict[str, float]:
     server = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "mock_backend",
+            *program,
             "serve",
             "--port",
             "0",
@@ -268,7 +314,7 @@ def measure(args: argparse.Namespace, rules: Path, cadence: float) -> int:
             failures.append(f"{figures['silent']:.0f} streams got no heartbeat while held")
         if failures:
             print("FAIL: " + ", ".join(failures))
-        return 1 if failures else 0
+        return {**figures, "per_stream_kb": per_stream, "failed": float(bool(failures))}
     finally:
         server.terminate()
         server.wait(timeout=60)

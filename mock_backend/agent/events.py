@@ -22,6 +22,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from sse_starlette import ServerSentEvent
+
 __all__ = [
     "AUTHOR",
     "EMPTY_BYTES",
@@ -170,9 +172,16 @@ class EventBuilder:
 
 
 def encode_event(obj: Mapping[str, Any]) -> bytes:
-    """One SSE event: ``data: <compact json>`` and a blank line (JSON escapes any newline)."""
-    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    return b"data: " + body.encode() + b"\n\n"
+    """One SSE event: ``data: <compact json>`` and a blank line (JSON escapes any newline).
+
+    Framed by sse-starlette's `ServerSentEvent`, with ``\\n`` line ends (its default is
+    ``\\r\\n``; the documents say nothing, and the mock has always sent ``\\n``: every reader here
+    takes either, see `sse_frames`)."""
+    return _frame(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+
+
+def _frame(data: str) -> bytes:
+    return ServerSentEvent(data=data, sep="\n").encode()
 
 
 def encode_empty() -> bytes:
@@ -182,8 +191,8 @@ def encode_empty() -> bytes:
 
 def encode_malformed() -> bytes:
     """A ``data:`` line that is not JSON (an unterminated object), for the malformed-line fault."""
-    return b'data: {"type":"heartbeat"\n\n'
+    return _frame('{"type":"heartbeat"')
 
 
 HEARTBEAT_BYTES = encode_event(heartbeat_event())
-EMPTY_BYTES = b"data: \n\n"
+EMPTY_BYTES = _frame("")

@@ -5,6 +5,13 @@ once, and under ASGI spec 2.3 (uvicorn's) StreamingResponse runs an anyio task g
 second task per response just to notice a disconnect. Here one small watcher task awaits
 ``receive()`` and, on ``http.disconnect``, closes the body; nothing else is allocated per
 stream. Heartbeats are the run's own events (on the mock's clock), not a timer of this class.
+
+Measured against sse-starlette 3.7.1's ``EventSourceResponse`` (its task group of a stream
+task, a ping task and a disconnect listener per response), in one run of
+``benchmarks/bench_streams.py`` (10,000 streams held on one uvicorn worker, a heartbeat every
+5 s; 2026-12-02): this class 44.6 KB of server RSS per stream, heartbeat lateness p99 17.3 ms;
+``EventSourceResponse`` 67.5 KB per stream (1.51x), p99 44.2 ms. So the mock keeps this class,
+and frames each event with sse-starlette's ``ServerSentEvent`` (agent/events.py).
 """
 
 from __future__ import annotations

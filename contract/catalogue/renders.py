@@ -1,0 +1,101 @@
+"""Renders: polling, failures, cancellation and downloads."""
+
+from __future__ import annotations
+
+from .scenario import (
+    CONVERT,
+    EXTRACT,
+    MP3_FILE,
+    RENDER,
+    VIDEO_FILE,
+    ClientScenario,
+    Step,
+    named,
+    scenario,
+)
+
+__all__ = ["SCENARIOS"]
+
+SCENARIOS: list[ClientScenario] = [
+    scenario(
+        "render-slow",
+        "render",
+        "a slow render: polls 30 s apart, at most 10",
+        CONVERT,
+        ("output_file_valid", *RENDER),
+        setup=named("slow-render"),
+        trigger="slow-render",
+        params=VIDEO_FILE,
+    ),
+    scenario(
+        "render-retry",
+        "render",
+        "a render fails: submit again once with a new id",
+        CONVERT,
+        ("retry_new_id_after_failure", "output_file_valid", *RENDER),
+        setup=named("render-failed-then-succeeds"),
+        trigger="render-failed-then-succeeds",
+        params=VIDEO_FILE,
+    ),
+    scenario(
+        "render-fails-twice",
+        "render",
+        "renders keep failing: two submissions, then a message",
+        CONVERT,
+        ("retry_new_id_after_failure", "at_most_10_polls"),
+        setup=named("render-failed"),
+        trigger="render-failed",
+        expect="failure",
+        about="render|fail",
+    ),
+    scenario(
+        "download-fallback",
+        "render",
+        "output.url fails: download through the fallback path",
+        CONVERT,
+        ("download_fallback", "output_file_valid"),
+        setup=named("output-url-broken"),
+        trigger="output-url-broken",
+        params=VIDEO_FILE,
+    ),
+    scenario(
+        "render-orphaned",
+        "render",
+        "the render job is lost: a clear message, no endless poll",
+        CONVERT,
+        ("lost_render_reported",),
+        setup=named("orphaned-render"),
+        trigger="orphaned-render",
+        expect="failure",
+        about="render",
+    ),
+    scenario(
+        "render-stuck",
+        "render",
+        "a render that never finishes in time: at most 10 polls, then a clear message",
+        EXTRACT,
+        ("at_most_10_polls", "polls_30s_apart"),
+        settings={"render_seconds": (900.0, 900.0)},
+        expect="failure",
+        about="render|finish|checks",
+    ),
+    scenario(
+        "export-empty",
+        "render",
+        "export of an empty project: nothing submitted, told so",
+        (Step("chat", text="hello"), Step("export")),
+        ("export_precheck",),
+        expect="failure",
+        about="empty|nothing|timeline|track",
+    ),
+    scenario(
+        "extract-render-retry",
+        "render",
+        "an MP3 render fails once: retried with a new id",
+        EXTRACT,
+        ("retry_new_id_after_failure", "output_file_valid"),
+        setup=named("render-failed-then-succeeds"),
+        trigger="render-failed-then-succeeds",
+        params=MP3_FILE,
+    ),
+]

@@ -46,8 +46,9 @@ class Backend:
         self.rest_profile = StatusProfile.of(self.spec, "rest")
         self.control_profile = StatusProfile.of(self.spec, "http200")  # the control API's
         self.clock = clock or parse_clock(settings.clock, epoch=settings.epoch)
-        self.rng = Randomness(settings.seed)
         self.store: Store = store if store is not None else open_store(settings.state)
+        # ids count in the store: processes sharing a store never mint the same one
+        self.rng = Randomness(settings.seed, count=self.store.next_count)
         self._own_dir = settings.data_dir is None
         self.data_dir = Path(settings.data_dir or tempfile.mkdtemp(prefix="nemo-mock-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,14 +68,12 @@ class Backend:
             body_bytes=self.limits.journal_body_bytes,
         )
         self.scenarios = ScenarioBook(set(self.spec.operations))
-        self.counters: dict[str, int] = {}
         self.runs = Runs(self.store, self.accounts, self.clock, self.rng, settings, self.next_id)
 
     def next_id(self, kind: str, *key: Any) -> int:
-        """A per-kind sequence number (seeds the ids of new records deterministically)."""
-        name = "/".join([kind, *map(str, key)])
-        self.counters[name] = self.counters.get(name, 0) + 1
-        return self.counters[name]
+        """A per-kind sequence number from 1 (seeds the ids of new records deterministically),
+        counted in the store, so every process sharing it counts on from the same number."""
+        return self.store.next_count("/".join(["seq", kind, *map(str, key)])) + 1
 
     @property
     def uploads_dir(self) -> Path:
@@ -89,7 +88,6 @@ class Backend:
         self.journal.clear()
         self.scenarios.clear()
         self.rng.reset(seed)
-        self.counters.clear()
         self.renders.reset()
         shutil.rmtree(self.data_dir / "uploads", ignore_errors=True)
 

@@ -80,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="memory|redis://HOST:PORT/DB",
         help="where users, credits, tokens, rate limits, sessions, uploads' records and renders "
         "live: in this process (default), or in a Redis server, under keys nemo:default:*, "
-        "where the credits are frozen and settled atomically (Lua), emptied at start. Rules, the "
-        "journal, the clock, the seeded draws and the files stay in this process either way",
+        "where the credits are frozen and settled atomically (Lua) and ids are counted "
+        "(processes sharing it never mint the same id), emptied at start. Rules, the journal, "
+        "the clock, the draws of agent runs and the files stay in this process either way",
     )
     serve.add_argument(
         "--data-dir",
@@ -243,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         except StateUnreachable as exc:
             print(f"nemo-mock: {exc}", file=sys.stderr)
             return 1
-        # a fresh start, as in memory: ids come from in-process counters and the seed, so the
-        # records of an earlier run would collide with this one's
+        # a fresh start, as in memory: ids come from the seed and counts kept in the store,
+        # so a restart with the same seed would mint an earlier run's ids again
         app.state.backend.store.clear()
     else:
         app = create_app(settings)

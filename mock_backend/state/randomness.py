@@ -10,16 +10,27 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+from collections.abc import Callable
 
 __all__ = ["Randomness"]
 
 
 class Randomness:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, *, count: Callable[[str], int] | None = None) -> None:
+        """``count(name)``: the next number of a named sequence (0, 1, ...), for the ids of
+        `token_hex`; the backend passes its store's (`Store.next_count`), so processes that
+        share a store draw each id once. Without it, counts are kept here."""
         self.seed = seed
         self._streams: dict[str, random.Random] = {}
-        self._counts: dict[str, int] = {}  # ids drawn per key (token_hex)
+        self._counts: dict[str, int] = {}  # ids drawn per key (token_hex), without ``count``
+        self._count = count or self._count_here
         self._lock = threading.Lock()
+
+    def _count_here(self, name: str) -> int:
+        with self._lock:
+            n = self._counts.get(name, 0)
+            self._counts[name] = n + 1
+            return n
 
     def stream(self, *key: object) -> random.Random:
         """The stream for ``key``: the same object every call until `reset`."""
@@ -42,9 +53,7 @@ class Randomness:
         if not 0 < nbytes <= 32:
             raise ValueError(f"token_hex gives 1 to 32 bytes, not {nbytes}")
         name = "/".join(str(part) for part in key)
-        with self._lock:
-            n = self._counts.get(name, 0)
-            self._counts[name] = n + 1
+        n = self._count(f"ids/{name}")
         digest = hashlib.sha256(f"{self.seed}:ids/{name}:{n}".encode()).digest()
         return digest[:nbytes].hex()
 

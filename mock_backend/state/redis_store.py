@@ -16,6 +16,7 @@ back (the contract in store.py). The keys, after the prefix:
 ``sessions``           hash    session id -> SessionRecord JSON (its uploads inside)
 ``uploads``            hash    file id -> UploadRecord JSON (kept when a session is forgotten)
 ``renders``            hash    render id -> RenderRecord JSON
+``sequences``          hash    sequence name -> its next number (`next_count`, HINCRBY)
 =====================  ======  ===============================================================
 
 Credits change only in Lua scripts (`FREEZE`, `SETTLE`): Redis runs a script alone, so a
@@ -211,6 +212,10 @@ class RedisStore:
             "uploads": uploads,
             "renders": renders,
         }
+
+    def next_count(self, name: str) -> int:
+        # HINCRBY is atomic: two workers asking at once get two numbers
+        return int(self._redis.hincrby(self._key("sequences"), name, 1)) - 1  # type: ignore[arg-type]
 
     def clear(self) -> None:
         """Delete this store's keys, and no other (SCAN, then DEL in batches)."""

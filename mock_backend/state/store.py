@@ -11,7 +11,9 @@ redis_store.py) can replace `MemoryStore` without touching them. The contract:
 - a record read, changed and put back is a read-modify-write: atomic within one event loop
   as long as no ``await`` comes between, not across processes. Credits are the exception that
   must hold across processes (never oversold), so they change only through `Store.freeze` and
-  `Store.settle`, atomic in every store.
+  `Store.settle`, atomic in every store;
+- the sequences that number new records and seed their ids (`Store.next_count`) live in the
+  store too, atomic in every store: two processes on one store never mint the same id.
 """
 
 from __future__ import annotations
@@ -160,6 +162,11 @@ class Store(Protocol):
     def put_render(self, render: RenderRecord) -> None: ...
     def renders(self) -> list[RenderRecord]: ...
     def find_upload(self, file_id: str) -> UploadRecord | None: ...
+    def next_count(self, name: str) -> int:
+        """The next number of the sequence ``name``: 0, then 1, 2... (atomic; `clear` restarts
+        every sequence)."""
+        ...
+
     def counts(self) -> dict[str, int]: ...
     def clear(self) -> None: ...
     def close(self) -> None:
@@ -193,6 +200,7 @@ class MemoryStore:
         self._sessions: dict[str, SessionRecord] = {}
         self._renders: dict[str, RenderRecord] = {}
         self._uploads: dict[str, UploadRecord] = {}
+        self._sequences: dict[str, int] = {}
 
     def get_user(self, user_id: str) -> UserRecord | None:
         with self._credits:  # a copy never catches a freeze half done
@@ -265,6 +273,12 @@ class MemoryStore:
 
     def find_upload(self, file_id: str) -> UploadRecord | None:
         return self._out(self._uploads.get(file_id))
+
+    def next_count(self, name: str) -> int:
+        with self._credits:
+            n = self._sequences.get(name, 0)
+            self._sequences[name] = n + 1
+            return n
 
     def close(self) -> None:
         pass

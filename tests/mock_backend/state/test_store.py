@@ -367,3 +367,19 @@ def test_redis_freezes_racing_in_processes_never_oversell(
     assert store.get_user("u1") == UserRecord("u1", False, None, 2, 98)
     assert sum(wins) >= 14  # each settled freeze was a win as well
     store.close()
+
+
+def test_sequences_count_from_zero_per_name_and_restart_when_cleared(store: Store) -> None:
+    assert [store.next_count("ids/c1") for _ in range(3)] == [0, 1, 2]
+    assert store.next_count("ids/c2") == 0, "each name counts on its own"
+    store.clear()
+    assert store.next_count("ids/c1") == 0
+
+
+def test_sequences_give_each_number_once_under_contention(store: Store) -> None:
+    """Eight threads (on Redis: eight connections' worth of interleaving) ask at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        numbers = list(pool.map(lambda _: store.next_count("seq/session/u1"), range(400)))
+    assert sorted(numbers) == list(range(400))

@@ -50,6 +50,10 @@ class Settings:
     # where the records live (users, credits, tokens, sessions, uploads, renders): "memory", or
     # a Redis server "redis://HOST:PORT/DB" that several processes can share (state/open_store)
     state: str = "memory"
+    # namespaces (X-Mock-Namespace, /__ns/NAME/): closed after this many real seconds without a
+    # request (and no run going on), and at most this many at once (namespaces.py)
+    namespace_idle: float = 3600.0
+    max_namespaces: int = 100
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]

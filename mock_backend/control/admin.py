@@ -21,6 +21,7 @@ from starlette.routing import Route
 from ..agent.stream import InvalidStreamConfig, StreamFaults
 from ..backend import Backend
 from ..errors import ApiError
+from ..namespaces import backend_of
 from ..openapi import json_text
 from ..openapi.envelope import error_response, ok
 from ..openapi.json_text import JsonRejected
@@ -52,7 +53,7 @@ Endpoint = Callable[[Request, Backend, dict[str, Any]], Awaitable[Any]]
 
 def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        backend: Backend = request.app.state.backend
+        backend = backend_of(request)
         try:
             _authorize(request, backend)
             raw = await read_body(request, backend.limits.json_body_bytes)
@@ -245,9 +246,20 @@ async def health(request: Request, backend: Backend, body: dict[str, Any]) -> An
     }
 
 
+async def list_namespaces(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    """The namespaces open now (made by X-Mock-Namespace or /__ns/NAME/), least recent first."""
+    namespaces = request.app.state.namespaces
+    return {
+        "namespaces": namespaces.describe(),
+        "limit": namespaces.limit,
+        "idle_seconds": namespaces.idle_seconds,
+    }
+
+
 def admin_routes() -> list[Route]:
     return [
         Route("/__mock/health", _guarded(health), methods=["GET"]),
+        Route("/__mock/namespaces", _guarded(list_namespaces), methods=["GET"]),
         Route("/__mock/reset", _guarded(reset), methods=["POST"]),
         Route("/__mock/clock", _guarded(get_clock), methods=["GET"]),
         Route("/__mock/clock", _guarded(move_clock), methods=["POST"]),

@@ -287,11 +287,17 @@ class JournalMiddleware:
         self.journal_of = journal_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/__mock/"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        root, path = scope.get("root_path", ""), scope["path"]
+        if root and path.startswith(root):
+            path = path[len(root) :]  # as routed: without a namespace's /__ns/NAME prefix
+        if path.startswith("/__mock/"):
             await self.app(scope, receive, send)
             return
         journal = self.journal_of(scope)
-        entry = journal.start(scope["method"], scope["path"])
+        entry = journal.start(scope["method"], path)
         scope.setdefault("state", {})["journal_entry"] = entry
         entry.raw_headers = scope["headers"]
         entry.raw_query = scope.get("query_string", b"")

@@ -50,6 +50,8 @@ CONTENT_TYPES: dict[str, str] = {
     "aac": "audio/aac",
     "flac": "audio/flac",
 }
+
+
 class UnsupportedMedia(MockBackendError):
     """A file whose extension is not supported, or whose content is not what it claims."""
 

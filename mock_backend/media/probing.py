@@ -42,6 +42,7 @@ __all__ = [
     "probe",
 ]
 
+
 def open_media(path: Path) -> av.container.InputContainer:
     """Open an uploaded file for reading. Its tags are not UTF-8 by force (an ID3 frame may say
     it is and not be): bad bytes are replaced, so a playable file with a bad tag is measured and

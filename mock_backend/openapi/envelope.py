@@ -74,6 +74,4 @@ def error_response(
         # the rest of the body is never read: ending the connection spares the client sending
         # (and the server receiving) hundreds of megabytes nobody wants
         extra.setdefault("Connection", "close")
-    return JSONResponse(
-        error_body(error), status_code=profile.status(error.code), headers=extra
-    )
+    return JSONResponse(error_body(error), status_code=profile.status(error.code), headers=extra)

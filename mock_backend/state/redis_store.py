@@ -84,6 +84,7 @@ class RedisStore:
 
     def __init__(self, url: str, *, namespace: str = "default") -> None:
         self.url = url
+        self.namespace_name = namespace
         self.prefix = f"nemo:{namespace}:"
         self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
         try:
@@ -212,6 +213,13 @@ class RedisStore:
             "uploads": uploads,
             "renders": renders,
         }
+
+    def namespace(self, name: str) -> RedisStore:
+        """The mock namespace ``name``: keys ``nemo:{name}:`` beside the server's own
+        ``nemo:default:``; under any other store namespace, inside it (``nemo:test3:{name}:``,
+        emptied with it)."""
+        base = self.namespace_name
+        return RedisStore(self.url, namespace=name if base == "default" else f"{base}:{name}")
 
     def next_count(self, name: str) -> int:
         # HINCRBY is atomic: two workers asking at once get two numbers

@@ -169,6 +169,11 @@ class Store(Protocol):
 
     def counts(self) -> dict[str, int]: ...
     def clear(self) -> None: ...
+    def namespace(self, name: str) -> Store:
+        """A store of the same kind for the mock namespace ``name``, sharing none of this one's
+        records (on Redis: the same server, other keys)."""
+        ...
+
     def close(self) -> None:
         """Let go of connections (the records stay where they are)."""
         ...
@@ -273,6 +278,9 @@ class MemoryStore:
 
     def find_upload(self, file_id: str) -> UploadRecord | None:
         return self._out(self._uploads.get(file_id))
+
+    def namespace(self, name: str) -> MemoryStore:
+        return MemoryStore(copies=self._copy is not _same)
 
     def next_count(self, name: str) -> int:
         with self._credits:

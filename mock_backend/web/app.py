@@ -26,6 +26,7 @@ from ..control.overrides import NO_OVERRIDES
 from ..control.redact import fingerprint
 from ..control.rules import RequestFacts
 from ..errors import ApiError, ContractError, StreamCut
+from ..namespaces import NamespaceMiddleware, Namespaces, backend_of
 from ..openapi import json_text
 from ..openapi.envelope import FlatBody, error_response, ok
 from ..openapi.json_text import JsonRejected
@@ -100,7 +101,7 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
 
     async def endpoint(request: Request) -> Response:
         scope = request.scope
-        backend: Backend = request.app.state.backend
+        backend = backend_of(request)
         profile = backend.profile
         entry: Entry | None = scope.get("state", {}).get("journal_entry")
         # ASGI header names are lower-case already
@@ -175,21 +176,37 @@ def create_app(
     handlers: dict[str, Handler] | None = None,
     store: Store | None = None,
 ) -> FastAPI:
-    """A mock NemoVideo backend. State lives on ``app.state.backend``; nothing is global.
+    """A mock NemoVideo backend. State lives on ``app.state.backend`` (the default namespace)
+    and ``app.state.namespaces`` (every namespace, namespaces.py); nothing is global.
 
-    The records live in ``store`` if given, else in the one ``settings.state`` names.
+    The records live in ``store`` if given, else in the one ``settings.state`` names; each
+    namespace in a store of the same kind (`Store.namespace`).
     """
     settings = settings or Settings()
     spec = spec or load_spec()
     table = bind_handlers(spec, handlers if handlers is not None else all_handlers())
     backend = Backend(settings, spec=spec, clock=clock, store=store)
 
+    def namespace(name: str) -> Backend:
+        own = settings
+        if settings.data_dir is not None:
+            own = settings.with_(data_dir=settings.data_dir / "namespaces" / name)
+        return Backend(own, spec=spec, store=backend.store.namespace(name))
+
+    namespaces = Namespaces(
+        backend,
+        namespace,
+        idle_seconds=settings.namespace_idle,
+        limit=settings.max_namespaces,
+        now=backend.clock.wall,
+    )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            backend.close()
+            namespaces.close()
 
     app = FastAPI(
         title="nemo-mock",
@@ -201,7 +218,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.backend = backend
-    app.state.before_shutdown = backend.end_streams  # called by DrainingServer
+    app.state.namespaces = namespaces
+    app.state.before_shutdown = namespaces.end_streams  # called by DrainingServer
     for operation in spec.operations.values():
         app.router.routes.append(
             Route(
@@ -227,8 +245,14 @@ def create_app(
         seconds=backend.limits.request_seconds,
         header_bytes=backend.limits.header_bytes,
     )
-    app.add_middleware(JournalMiddleware, journal_of=lambda scope: backend.journal)  # outermost
+    app.add_middleware(JournalMiddleware, journal_of=lambda scope: backend_of_scope(scope).journal)
+    app.add_middleware(NamespaceMiddleware, namespaces=namespaces)  # outermost
     return app
+
+
+def backend_of_scope(scope: Any) -> Backend:
+    found: Backend = scope["state"]["backend"]
+    return found
 
 
 def _install_error_handlers(app: FastAPI, backend: Backend) -> None:

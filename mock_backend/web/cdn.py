@@ -12,14 +12,14 @@ from starlette.routing import Route
 
 from ..backend import Backend
 from ..errors import ApiError
+from ..namespaces import backend_of
 from ..openapi.envelope import error_response
 
 __all__ = ["cdn_routes"]
 
 
 def _backend(request: Request) -> Backend:
-    backend: Backend = request.app.state.backend
-    return backend
+    return backend_of(request)
 
 
 async def uploaded_file(request: Request) -> Response:

@@ -48,8 +48,10 @@ FREEZE = """
 local available = tonumber(redis.call('HGET', KEYS[1], 'available'))
 local amount = tonumber(ARGV[1])
 if available == nil or available < amount then return 0 end
-redis.call('HINCRBY', KEYS[1], 'available', -amount)
-redis.call('HINCRBY', KEYS[1], 'frozen', amount)
+if amount > 0 then  -- Lua writes -0 as "-0", which HINCRBY refuses: a free run moves nothing
+  redis.call('HINCRBY', KEYS[1], 'available', -amount)
+  redis.call('HINCRBY', KEYS[1], 'frozen', amount)
+end
 return 1
 """
 
@@ -59,8 +61,12 @@ local held = tonumber(redis.call('HGET', KEYS[1], 'frozen'))
 if held == nil then return 0 end
 local frozen = math.max(0, math.min(tonumber(ARGV[1]), held))
 local spent = math.max(0, math.min(tonumber(ARGV[2]), frozen))
-redis.call('HINCRBY', KEYS[1], 'frozen', -frozen)
-redis.call('HINCRBY', KEYS[1], 'available', frozen - spent)
+if frozen > 0 then  -- never HINCRBY by 0: Lua writes -0 as "-0", which Redis refuses
+  redis.call('HINCRBY', KEYS[1], 'frozen', -frozen)
+end
+if frozen - spent > 0 then
+  redis.call('HINCRBY', KEYS[1], 'available', frozen - spent)
+end
 return 1
 """
 

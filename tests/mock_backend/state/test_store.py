@@ -383,3 +383,16 @@ def test_sequences_give_each_number_once_under_contention(store: Store) -> None:
     with ThreadPoolExecutor(8) as pool:
         numbers = list(pool.map(lambda _: store.next_count("seq/session/u1"), range(400)))
     assert sorted(numbers) == list(range(400))
+
+
+def test_a_free_run_freezes_and_settles_nothing(store: Store) -> None:
+    """A run that costs nothing freezes 0 and settles 0: on Redis, Lua wrote ``-0`` for it and
+    HINCRBY refused it ("value is not an integer"), an exception in every free run's end."""
+    store.put_user(user(available=100))
+    assert store.freeze("u1", 0)
+    store.settle("u1", 0, 0)
+    store.freeze("u1", 30)
+    store.settle("u1", 30, 30)  # all spent: nothing goes back
+    found = store.get_user("u1")
+    assert found is not None
+    assert (found.available, found.frozen) == (70, 0)

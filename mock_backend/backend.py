@@ -45,7 +45,9 @@ class Backend:
         self.profile = StatusProfile.of(self.spec, settings.error_status)
         self.rest_profile = StatusProfile.of(self.spec, "rest")
         self.control_profile = StatusProfile.of(self.spec, "http200")  # the control API's
-        self.clock = clock or parse_clock(settings.clock, epoch=settings.epoch)
+        self.clock = clock or parse_clock(
+            settings.clock, epoch=settings.epoch, started_at=settings.clock_started_at
+        )
         self.store: Store = store if store is not None else open_store(settings.state)
         # ids count in the store: processes sharing a store never mint the same one
         self.rng = Randomness(settings.seed, count=self.store.next_count)
@@ -81,12 +83,14 @@ class Backend:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def reset(self, seed: int | None = None) -> None:
-        """Forget everything: tokens, sessions, renders, files, runs and scripted faults."""
+    def reset(self, seed: int | None = None, *, rules: bool = True) -> None:
+        """Forget everything: tokens, sessions, renders, files, runs, scripted faults and (unless
+        ``rules`` is false) the rules."""
         self.runs.reset()
         self.store.clear()
         self.journal.clear()
-        self.scenarios.clear()
+        if rules:
+            self.scenarios.clear()
         self.rng.reset(seed)
         self.renders.reset()
         shutil.rmtree(self.data_dir / "uploads", ignore_errors=True)

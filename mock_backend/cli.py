@@ -6,7 +6,10 @@ import argparse
 import contextlib
 import gc
 import os
+import shutil
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,31 @@ def build_parser() -> argparse.ArgumentParser:
         "where the credits are frozen and settled atomically (Lua) and ids are counted "
         "(processes sharing it never mint the same id), emptied at start. Rules, the journal, "
         "the clock, the draws of agent runs and the files stay in this process either way",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port (default: %(default)s). More than one needs "
+        "--state redis://... (their shared state) and a real or scaled clock; the rules come from "
+        "--scenario/--rules, and the control API refuses what would reach one process only "
+        "(adding rules, session faults, moving the clock, reading the journal)",
+    )
+    serve.add_argument(
+        "--max-namespaces",
+        type=int,
+        default=100,
+        metavar="N",
+        help="namespaces (X-Mock-Namespace, /__ns/NAME/) open at once (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--namespace-idle",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="close a namespace after this many real seconds without a request and with no run "
+        "going on (default: %(default)s)",
     )
     serve.add_argument(
         "--data-dir",
@@ -193,7 +221,29 @@ def settings_from(args: argparse.Namespace) -> Settings:
         tokens_per_ip=args.tokens_per_ip,
         encoder=args.encoder,
         state=args.state,
+        workers=args.workers,
+        max_namespaces=args.max_namespaces,
+        namespace_idle=args.namespace_idle,
     )
+
+
+def _workers_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--workers`` cannot be served as asked, and what to do; None when it can."""
+    if args.workers < 1:
+        return f"--workers {args.workers}: at least 1"
+    if args.workers == 1:
+        return None
+    if args.state == "memory":
+        return (
+            f"--workers {args.workers} needs --state redis://HOST:PORT/DB: in memory each "
+            "worker would keep its own tokens, credits and sessions"
+        )
+    if parse_clock(args.clock).rate is None:
+        return (
+            f"--workers {args.workers} needs a real or scaled clock: a manual clock moves by "
+            "POST /__mock/clock, which reaches one worker only"
+        )
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,6 +284,18 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    problem = _workers_problem(args)
+    if problem:
+        print(f"nemo-mock: {problem}", file=sys.stderr)
+        return 2
+    scratch = None
+    if args.workers > 1:
+        # one clock reading for every worker, and one folder for the files all of them serve
+        now = time.time()
+        settings = settings.with_(epoch=settings.epoch or now, clock_started_at=now)
+        if settings.data_dir is None:
+            scratch = Path(tempfile.mkdtemp(prefix="nemo-mock-"))
+            settings = settings.with_(data_dir=scratch)
     where = ""  # the default, memory, goes unsaid
     if args.state != "memory":
         from .state.redis_store import StateUnreachable, shown
@@ -282,11 +344,21 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]
     host = f"[{args.host}]" if ":" in args.host else args.host
     active = f"; scenarios: {', '.join(args.scenario)}" if args.scenario else ""
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
     print(
         f"nemo-mock serving http://{host}:{port}  (seed {args.seed}, clock {args.clock}, "
-        f"errors {args.error_status}{where}{active}); Ctrl-C stops it",
+        f"errors {args.error_status}{where}{workers}{active}); Ctrl-C stops it",
         flush=True,
     )
+    if args.workers > 1:
+        from .web.workers import serve_workers
+
+        app.state.namespaces.close()  # this process only watches its workers
+        try:
+            return serve_workers(settings, requests, sock, log_level=args.log_level)
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
     # the contract, validators and modules live as long as the process: keep them out of every
     # garbage collection (measured: the journal's entries otherwise cost ~4% throughput)
     gc.freeze()

@@ -47,6 +47,12 @@ class Settings:
     # replacements of the contract's info.x-limits, as (name, value) pairs: ("request_seconds", 2)
     limits: tuple[tuple[str, float], ...] = ()
     epoch: float | None = None  # virtual start time; None: now on a real clock, fixed otherwise
+    # the wall time (time.time) at which the clock read ``epoch``: the --workers processes'
+    # clocks read alike whenever each started; None: when the clock is made
+    clock_started_at: float | None = None
+    # how many server processes share this mock's state (--workers): control calls whose
+    # effect would stay in the one process that answers are refused when more than one
+    workers: int = 1
     # where the records live (users, credits, tokens, sessions, uploads, renders): "memory", or
     # a Redis server "redis://HOST:PORT/DB" that several processes can share (state/open_store)
     state: str = "memory"

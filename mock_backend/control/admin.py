@@ -11,6 +11,7 @@ import dataclasses
 import hmac
 import ipaddress
 import json
+import os
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -65,6 +66,13 @@ def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 raise ApiError(422, f"body: {exc}", data={"field": "body"}) from None
             if not isinstance(body, dict):
                 raise ApiError(422, "body: a JSON object is expected", data={"field": "body"})
+            if backend.settings.workers > 1 and fn in PER_PROCESS:
+                raise ApiError(
+                    409,
+                    f"{request.method} {request.url.path} would reach one of this server's "
+                    f"{backend.settings.workers} worker processes only: {PER_PROCESS[fn]}. "
+                    "Give rules at start (--scenario, --rules), or serve with --workers 1",
+                )
             result = await fn(request, backend, body)
         except ApiError as error:
             return error_response(error, backend.control_profile)
@@ -98,8 +106,10 @@ async def reset(request: Request, backend: Backend, body: dict[str, Any]) -> Any
     seed = body.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise ApiError(422, "body.seed: an integer is expected", data={"field": "body.seed"})
-    backend.reset(seed)
-    return {"seed": backend.rng.seed, "clock": backend.clock.describe()}
+    # with --workers N the rules came from the command line, into every process: kept
+    shared = backend.settings.workers > 1
+    backend.reset(seed, rules=not shared)
+    return {"seed": backend.rng.seed, "clock": backend.clock.describe(), "rules_kept": shared}
 
 
 async def get_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
@@ -243,6 +253,8 @@ async def health(request: Request, backend: Backend, body: dict[str, Any]) -> An
         "clock": backend.clock.describe(),
         "error_status": backend.settings.error_status,
         "state": {**backend.store.counts(), **backend.journal.size()},
+        # which process answered: with --workers N, the journal's figures are its own
+        "process": {"pid": os.getpid(), "workers": backend.settings.workers},
     }
 
 
@@ -254,6 +266,17 @@ async def list_namespaces(request: Request, backend: Backend, body: dict[str, An
         "limit": namespaces.limit,
         "idle_seconds": namespaces.idle_seconds,
     }
+
+
+# what stays in each process with --workers N (web/workers.py), so the control API refuses to
+# change or read it there rather than answer for one worker as if for all
+PER_PROCESS: dict[Endpoint, str] = {
+    move_clock: "the clock's manual moves are per process",
+    session_faults: "scripted session faults are per process",
+    add_scenario: "rules are per process",
+    remove_scenarios: "rules are per process",
+    read_journal: "each process journals the requests it answers",
+}
 
 
 def admin_routes() -> list[Route]:

@@ -208,9 +208,20 @@ class Renders:
                 raise _Stopped(render_id)  # the engine removes its partial file
 
         job.out_path.parent.mkdir(parents=True, exist_ok=True)
-        self._encodes[record.render_id] = self._queue.submit(
-            record.render_id, self.engine, job, progress
-        )
+        future = self._queue.submit(record.render_id, self.engine, job, progress)
+        self._encodes[record.render_id] = future
+        # the outcome is noted in the store as soon as the encode ends, not only when a request
+        # here asks: a mock's other processes (--workers) read it from there
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # submitted outside an event loop (a test): noted when asked
+            return
+
+        def ended(_: Future[RenderResult]) -> None:  # in the encoder's thread
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(self._note, render_id, future)
+
+        future.add_done_callback(ended)
 
     # -- the lifecycle: the clock alone ------------------------------------------------------
 
@@ -297,6 +308,8 @@ class Renders:
             return
         future = self._encodes.get(record.render_id)
         if future is None:
+            if record.size is None and record.engine_error is None:
+                await self._noted_elsewhere(record)
             return  # noted already
         self._queue.hurry(record.render_id)  # somebody waits for this one: it goes next
         # virtual time stops while the file is written: it must never outrun real work
@@ -305,8 +318,23 @@ class Renders:
                 await _done(future)
         if not future.done():
             return  # still encoding: answered without a size; a later request notes it
-        # another request may have waited on the same encode and noted it: noting is idempotent
-        self._encodes.pop(record.render_id, None)
+        noted = self._note(record.render_id, future)
+        if noted is not None:
+            record.size, record.engine_error = noted.size, noted.engine_error
+        else:  # noted already, by the callback or another request: read back what it wrote
+            found = self.store.get_render(record.render_id)
+            if found is not None:
+                record.size, record.engine_error = found.size, found.engine_error
+
+    def _note(self, render_id: str, future: Future[RenderResult]) -> RenderRecord | None:
+        """Write an ended encode's outcome (the file's size, or why it failed) to the store,
+        once: the record written, or None if it was noted already or belongs to a reset."""
+        if self._encodes.get(render_id) is not future:
+            return None
+        del self._encodes[render_id]
+        record = self.store.get_render(render_id)
+        if record is None:
+            return None
         if future.cancelled():
             record.engine_error = "the encode was stopped"
         elif (exc := future.exception()) is None:
@@ -317,8 +345,21 @@ class Renders:
             # an OSError's text without its file name: the message reaches clients, paths must not
             why = getattr(exc, "strerror", None) or str(exc)
             record.engine_error = f"{type(exc).__name__}: {why}"
-        # the outcome is noted once (the future is gone now): later requests read it from here
         self.store.put_render(record)
+        return record
+
+    async def _noted_elsewhere(self, record: RenderRecord) -> None:
+        """A completed job with no outcome and no encode here: another process of this mock
+        (--workers) encodes it. Wait, bounded, for it to note the outcome in the store."""
+        with self.clock.held(), contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.wait_seconds):
+                while True:
+                    found = self.store.get_render(record.render_id)
+                    if found is None or found.size is not None or found.engine_error is not None:
+                        break
+                    await asyncio.sleep(0.05)
+                record.size = found.size if found else None
+                record.engine_error = found.engine_error if found else None
 
     async def output_file(self, record: RenderRecord) -> tuple[Path, str]:
         """The finished file of a completed job, waited for; else the 409 envelope."""

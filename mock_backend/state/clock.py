@@ -51,7 +51,15 @@ class _Sleeper:
 class Clock:
     """Virtual time. ``rate`` is virtual seconds per wall second; ``None`` means manual."""
 
-    def __init__(self, rate: float | None = 1.0, *, epoch: float | None = None) -> None:
+    def __init__(
+        self,
+        rate: float | None = 1.0,
+        *,
+        epoch: float | None = None,
+        started_at: float | None = None,
+    ) -> None:
+        """``started_at``: the wall time (time.time) at which virtual time was ``epoch``, for
+        clocks in several processes that must read alike (``--workers``); default: now."""
         if rate is not None and not (math.isfinite(rate) and rate > 0):
             raise ClockError(f"clock rate must be a positive finite number, got {rate}")
         self.rate = rate
@@ -64,6 +72,8 @@ class Clock:
         if epoch is None:
             epoch = DEFAULT_EPOCH if rate is None else time.time()
         self._virtual_start = epoch
+        if started_at is not None and rate is not None:  # as if made at started_at
+            self._virtual_start += (self._wall_start + self._wall_offset - started_at) * rate
         self._offset = 0.0
         self._holds = 0
         self._held_at: float | None = None  # virtual time stopped there while work is held
@@ -216,11 +226,11 @@ def _wake(sleeper: _Sleeper) -> None:
         sleeper.loop.call_soon_threadsafe(_settle, sleeper.future)
 
 
-def parse_clock(spec: str, *, epoch: float | None = None) -> Clock:
+def parse_clock(spec: str, *, epoch: float | None = None, started_at: float | None = None) -> Clock:
     """``real``, ``manual`` or ``scaled:N`` (N > 0) → a `Clock`."""
     text = spec.strip().lower()
     if text == "real":
-        return Clock(1.0, epoch=epoch)
+        return Clock(1.0, epoch=epoch, started_at=started_at)
     if text == "manual":
         return Clock(None, epoch=epoch)
     if text.startswith("scaled:"):
@@ -230,7 +240,7 @@ def parse_clock(spec: str, *, epoch: float | None = None) -> Clock:
             raise ClockError(
                 f"scaled clock needs a number, as in scaled:100; got {spec!r}"
             ) from None
-        return Clock(rate, epoch=epoch)
+        return Clock(rate, epoch=epoch, started_at=started_at)
     raise ClockError(
         f"unknown clock {spec!r}: use real, manual or scaled:N (for example scaled:100)"
     )

@@ -1,0 +1,109 @@
+"""``nemo-mock serve --workers N``: N server processes on one listening socket, one state.
+
+The parent binds the socket, starts N children (``spawn``: nothing of the parent's state is
+inherited) and waits; each child builds the app from the same `Settings` and the same rule
+requests and serves the shared socket, so the kernel hands each new connection to one of them.
+What they must agree on lives in Redis (``--state redis://…``, required): records, credits
+(frozen and settled by Lua, never oversold), id counts. Their clocks read alike: the parent
+fixes the clock's epoch and the wall time it read it at (`Settings.clock_started_at`).
+
+Still in each process, and so refused by the control API when ``workers > 1`` (see
+control/admin.py ``PER_PROCESS``): changing rules, scripting session faults, moving the clock,
+reading the journal. Rules are given at start (``--scenario``, ``--rules``) and every worker
+applies them.
+
+A worker that dies ends the whole server (the others are stopped and the exit status is 1):
+half a mock answering is worse than none. Ctrl-C or SIGTERM stops every worker gracefully.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import socket
+import time
+from typing import Any
+
+from ..settings import Settings
+
+__all__ = ["serve_workers"]
+
+STOP_SECONDS = 30.0  # each worker's graceful stop, then it is killed
+
+
+def serve_workers(
+    settings: Settings,
+    rules: list[dict[str, Any]],
+    sock: socket.socket,
+    *,
+    log_level: str,
+) -> int:
+    """Run ``settings.workers`` workers on ``sock`` until interrupted; the exit status."""
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(
+            target=_worker,
+            args=(settings, rules, sock, log_level),
+            name=f"nemo-mock worker {n + 1}",
+            daemon=False,
+        )
+        for n in range(settings.workers)
+    ]
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    status = 0
+    try:
+        for worker in workers:
+            worker.start()
+        with contextlib.suppress(KeyboardInterrupt):
+            while not stop:
+                dead = [w for w in workers if not w.is_alive()]
+                if dead:
+                    names = ", ".join(f"{w.name} (exit {w.exitcode})" for w in dead)
+                    print(f"nemo-mock: {names} ended; stopping the others", flush=True)
+                    status = 1
+                    break
+                time.sleep(0.2)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.terminate()  # SIGTERM: uvicorn ends its streams and drains
+        deadline = time.monotonic() + STOP_SECONDS
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+    return status
+
+
+def _worker(
+    settings: Settings, rules: list[dict[str, Any]], sock: socket.socket, log_level: str
+) -> None:
+    """One worker process: the app, the rules given at start, uvicorn on the shared socket."""
+    import gc
+
+    import uvicorn
+
+    from ..control.redact import redact_logs
+    from .app import create_app
+    from .server import DrainingServer, server_limits
+
+    app = create_app(settings)
+    book = app.state.backend.scenarios
+    for request in rules:
+        book.add(book.build(request))
+    gc.freeze()
+    config = uvicorn.Config(
+        app, log_level=log_level, lifespan="on", **server_limits(app.state.backend.limits)
+    )
+    redact_logs("uvicorn.access", "uvicorn.error", "nemo_mock")
+    DrainingServer(config, app).run(sockets=[sock])

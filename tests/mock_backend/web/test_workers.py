@@ -1,0 +1,271 @@
+"""``nemo-mock serve --workers 2 --state redis://…``: two processes, one mock.
+
+A real ``nemo-mock`` with two worker processes on the session's real ``redis-server``. A client
+connection stays with the worker that accepted it, so each test holds one connection per worker
+(told apart by the pid ``/__mock/health`` reports) and checks that what one worker made the
+other sees, that credits are never oversold however the runs are spread, and that namespaces
+and the control API behave as documented.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from ..conftest import ATTRIBUTION, FINISHED, WAVEFORM, Media, auth, run_body
+from ..test_cli import NEMO_MOCK, first_line, run
+
+pytestmark = pytest.mark.anyio
+
+EDIT_COST = 50  # the waveform edit (state/test_credits.py)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[str]:
+    """The URL of ``nemo-mock serve --workers 2`` on a 100x clock, its state on Redis."""
+    folder = tmp_path_factory.mktemp("workers")
+    command = [NEMO_MOCK, "serve", "--port", "0", "--workers", "2", "--state", redis_url]
+    command += ["--clock", "scaled:100", "--data-dir", str(folder)]
+    with (
+        (folder / "stderr.log").open("w") as log,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process,
+    ):
+        try:
+            banner = first_line(process, timeout=60)
+            assert "2 workers" in banner, banner
+            yield banner.split()[2]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                code = process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+        said = (folder / "stderr.log").read_text()
+        assert code == 0, said
+        assert "Traceback" not in said, said
+
+
+async def _pid(client: httpx.AsyncClient) -> int:
+    response = await client.get("/__mock/health")
+    pid: int = response.json()["data"]["process"]["pid"]
+    return pid
+
+
+@pytest.fixture
+async def per_worker(served: str) -> AsyncIterator[dict[int, httpx.AsyncClient]]:
+    """One kept-alive connection to each of the two workers, by pid."""
+    held: dict[int, httpx.AsyncClient] = {}
+    spare: list[httpx.AsyncClient] = []
+    try:
+        for _attempt in range(20):  # a bound, not a timing: 10 connections at once per attempt
+            batch = [httpx.AsyncClient(base_url=served, timeout=60) for _ in range(10)]
+            for client, pid in zip(batch, await asyncio.gather(*map(_pid, batch)), strict=True):
+                if pid in held:
+                    spare.append(client)
+                else:
+                    held[pid] = client
+            if len(held) == 2:
+                break
+        assert len(held) == 2, f"200 connections all went to worker(s) {sorted(held)}"
+        yield held
+    finally:
+        for client in [*held.values(), *spare]:
+            await client.aclose()
+
+
+async def test_both_workers_answer_and_see_what_the_other_made(
+    per_worker: dict[int, httpx.AsyncClient], media: Media
+) -> None:
+    one, two = per_worker.values()
+    token = (await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-1"})).json()
+    token = token["data"]["token"]
+    session = await two.post(
+        "/api/tasks/me/with-session/nemo_agent", json={"task_name": "w"}, headers=auth(token)
+    )
+    session_id = session.json()["data"]["session_id"]
+    files = [("files", ("song.mp3", media.song.read_bytes()))]
+    uploaded = await one.post(
+        f"/api/upload-video/nemo_agent/me/{session_id}", files=files, headers=auth(token)
+    )
+    assert uploaded.json()["code"] == 0, uploaded.text
+    state = (
+        await two.get(f"/api/state/nemo_agent/me/{session_id}/latest", headers=auth(token))
+    ).json()
+    assert [f["filename"] for f in state["data"]["state"]["video_infos"]] == ["song.mp3"]
+    cdn_url = uploaded.json()["data"]["files"][0]["cdn_url"]
+    fetched = await two.get(cdn_url)  # the file one worker stored, served by the other
+    assert fetched.content == media.song.read_bytes()
+
+
+async def test_thirty_runs_racing_for_100_credits_start_two_and_never_oversell(
+    served: str, per_worker: dict[int, httpx.AsyncClient], media: Media
+) -> None:
+    one, two = per_worker.values()
+    token = (await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-2"})).json()
+    headers = auth(token["data"]["token"])
+    sessions = []
+    for n in range(30):  # made through both workers in turn
+        via = (one, two)[n % 2]
+        made = await via.post(
+            "/api/tasks/me/with-session/nemo_agent", json={"task_name": "r"}, headers=headers
+        )
+        session_id = made.json()["data"]["session_id"]
+        files = [("files", ("song.mp3", media.song.read_bytes()))]
+        await via.post(
+            f"/api/upload-video/nemo_agent/me/{session_id}", files=files, headers=headers
+        )
+        sessions.append(session_id)
+
+    async def chat(session_id: str) -> Any:
+        body = {
+            "app_name": "nemo_agent",
+            "user_id": "me",
+            "session_id": session_id,
+            "new_message": {"parts": [{"text": WAVEFORM}]},
+        }
+        async with (
+            httpx.AsyncClient(base_url=served, timeout=120) as fresh,  # any worker
+            fresh.stream("POST", "/run_sse", json=body, headers=headers) as response,
+        ):
+            if response.headers["content-type"].startswith("text/event-stream"):
+                async for _ in response.aiter_bytes():
+                    pass
+                return "stream"
+            return json.loads(await response.aread())["code"]
+
+    readings: list[dict[str, int]] = []
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        while not done.is_set():
+            for via in (one, two):
+                balance = await via.get("/api/credits/balance/simple", headers=headers)
+                readings.append(balance.json()["data"])
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    outcomes = await asyncio.gather(*map(chat, sessions))
+    done.set()
+    await watcher
+    started = outcomes.count("stream")
+    # 100 credits pay for two: a third started is overselling, fewer is a refusal for nothing
+    assert started == 2, f"{started} runs of 50 credits started on 100 credits"
+    assert set(outcomes) <= {"stream", 2001}, outcomes
+    inconsistent = [r for r in readings if r["available"] + r["frozen"] != r["total"]]
+    assert not inconsistent, inconsistent[:3]
+    assert all(r["available"] >= 0 and r["total"] <= 100 for r in readings)
+    final = (await two.get("/api/credits/balance/simple", headers=headers)).json()["data"]
+    left = 100 - EDIT_COST * started
+    assert final == {"available": left, "frozen": 0, "total": left}
+
+
+async def test_resetting_one_namespace_through_one_worker_clears_it_for_both(
+    per_worker: dict[int, httpx.AsyncClient],
+) -> None:
+    one, two = per_worker.values()
+    tokens = {}
+    for name in ("ci-a", "ci-b"):
+        made = await one.post(
+            "/api/auth/anonymous-token", headers={"X-Mock-Namespace": name, "X-Client-Id": "w-3"}
+        )
+        assert made.json()["code"] == 0, made.text
+        tokens[name] = made.json()["data"]["token"]
+    reset = await two.post("/__mock/reset", headers={"X-Mock-Namespace": "ci-a"})
+    assert reset.json()["data"]["rules_kept"] is True
+    for via in (one, two):
+        gone = await via.get(
+            "/api/credits/balance/simple",
+            headers={**auth(tokens["ci-a"]), "X-Mock-Namespace": "ci-a"},
+        )
+        assert gone.json()["code"] == 1001, "the reset namespace kept its token"
+        kept = await via.get(
+            "/api/credits/balance/simple",
+            headers={**auth(tokens["ci-b"]), "X-Mock-Namespace": "ci-b"},
+        )
+        assert kept.json()["data"]["available"] == 100
+
+
+async def test_a_render_submitted_through_one_worker_finishes_for_the_other(
+    per_worker: dict[int, httpx.AsyncClient], media: Media
+) -> None:
+    """The encode runs in the worker that took the job; the record it updates is in Redis,
+    so the other worker's polls see it progress and its download serves the file."""
+    one, two = per_worker.values()
+    made = await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-4"})
+    headers = auth(made.json()["data"]["token"])
+    session = await one.post(
+        "/api/tasks/me/with-session/nemo_agent", json={"task_name": "w"}, headers=headers
+    )
+    session_id = session.json()["data"]["session_id"]
+    files = [("files", ("song.mp3", media.song.read_bytes()))]
+    await one.post(f"/api/upload-video/nemo_agent/me/{session_id}", files=files, headers=headers)
+    async with one.stream(
+        "POST", "/run_sse", json=run_body(session_id, WAVEFORM), headers=headers
+    ) as stream:
+        async for _ in stream.aiter_bytes():
+            pass
+    state = await two.get(f"/api/state/nemo_agent/me/{session_id}/latest", headers=headers)
+    draft = state.json()["data"]["state"]["draft"]
+    body = {"id": "render_w", "sessionId": session_id, "draft": draft}
+    submitted = await one.post(
+        "/api/render/proxy/lambda", json=body, headers={**headers, **ATTRIBUTION}
+    )
+    assert submitted.json()["code"] == 0, submitted.text
+    statuses = []
+    for _poll in range(1200):  # a bound on polls, not a timing: ~0.05 s apart
+        view = (await two.get("/api/render/proxy/lambda/render_w", headers=headers)).json()
+        statuses.append(view["status"])
+        if view["status"] in FINISHED:
+            break
+        await asyncio.sleep(0.05)
+    assert statuses[-1] == "completed", statuses[-5:]
+    downloaded = await two.get("/api/render/proxy/render_w/download", headers=headers)
+    assert downloaded.status_code == 200
+    assert downloaded.content[4:8] == b"ftyp", "not an MP4"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/__mock/scenarios", {"name": "silent-close"}),
+        ("POST", "/__mock/clock", {"advance": 30}),
+        ("GET", "/__mock/journal", None),
+    ],
+)
+async def test_control_calls_that_would_reach_one_worker_are_refused_and_say_why(
+    per_worker: dict[int, httpx.AsyncClient], method: str, path: str, body: Any
+) -> None:
+    one = next(iter(per_worker.values()))
+    response = await one.request(method, path, json=body)
+    answer = response.json()
+    assert answer["code"] == 409, answer
+    assert "one of this server's 2 worker processes" in answer["message"]
+    assert "--scenario" in answer["message"]
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--state", "memory"], "needs --state redis://"),
+        (["--state", "redis://127.0.0.1:1/0", "--clock", "manual"], "needs a real or scaled"),
+    ],
+)
+def test_workers_that_could_not_agree_are_refused_at_start(options: list[str], said: str) -> None:
+    result = run(NEMO_MOCK, "serve", "--port", "0", "--workers", "2", *options)
+    assert result.returncode == 2
+    assert said in result.stderr
+
+
+def test_help_tells_what_workers_need() -> None:
+    result = run(NEMO_MOCK, "serve", "--help")
+    assert "--workers" in result.stdout
+    described = result.stdout.split("--workers N ", 1)[1][:500]
+    assert "--state redis://" in described, described

@@ -5,7 +5,7 @@ machine running the suite may be busy): the scripts print their goals as "not ju
 mode, and fail only on real errors (a wrong answer, a server that did not start, a broken
 stream). A hang is a failure after ``TIMEOUT``. Run them alone with ``pytest -m benchmarks``.
 
-They run one after another, not side by side: on two cores five benchmarks at once would slow
+They run one after another, not side by side: on two cores six benchmarks at once would slow
 each other enough to trip the timeouts that bench_soak and bench_scales do judge.
 """
 
@@ -45,6 +45,13 @@ FIGURES = {
     "bench_scales": (
         r"^\| 100× \(started at [\d, ×]+\) \| \d+ \| \d+ \| \d+ \| [\d.]+ \| \d+ \| identical \|$",
         r"^\| 1000× \(started at [\d, ×]+\) \| \d+ \| \d+ \| \d+ \| [\d.]+ \| \d+ \| identical \|$",
+    ),
+    "bench_workers": (
+        rf"^1 worker, memory +(?P<rate>\d+) +1\.00x +{NUMBER} +{NUMBER}$",
+        rf"^1 worker, Redis +\d+ +{NUMBER}x +{NUMBER} +{NUMBER}$",
+        rf"^2 workers, Redis +\d+ +{NUMBER}x +{NUMBER} +{NUMBER}$",
+        r"^balance readings +\d+, inconsistent 0$",
+        r"^never oversold: PASS$",
     ),
     "bench_soak": (
         r"^req/s +(?P<rate>\d+)$",

@@ -69,6 +69,10 @@ class _Calls:
         return _Call("GET", "/__mock/health")
 
     @staticmethod
+    def close_namespace() -> _Call:
+        return _Call("DELETE", "/__mock/namespace", pick=lambda d: d["closed"])
+
+    @staticmethod
     def reset(seed: int | None) -> _Call:
         return _Call("POST", "/__mock/reset", {"json": {} if seed is None else {"seed": seed}})
 
@@ -129,6 +133,11 @@ class Control:
     def reset(self, seed: int | None = None) -> None:
         """Forget every token, session, render, rule and journal entry (and reseed)."""
         self._do(_Calls.reset(seed))
+
+    def close_namespace(self) -> str:
+        """Close this namespace (X-Mock-Namespace or /__ns/NAME/) and forget its records."""
+        name: str = self._do(_Calls.close_namespace())
+        return name
 
     def advance(self, seconds: float) -> float:
         """Move the mock's clock forward; returns the new virtual time."""
@@ -197,6 +206,10 @@ class AsyncControl:
 
     async def reset(self, seed: int | None = None) -> None:
         await self._do(_Calls.reset(seed))
+
+    async def close_namespace(self) -> str:
+        name: str = await self._do(_Calls.close_namespace())
+        return name
 
     async def advance(self, seconds: float) -> float:
         now: float = await self._do(_Calls.advance(seconds))

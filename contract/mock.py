@@ -20,6 +20,7 @@ from mock_backend.web.app import create_app
 from mock_backend.web.transport import StreamingASGITransport, SyncASGITransport
 
 from .control import Control
+from .errors import NemoContractError
 
 __all__ = ["PRODUCTION_HOST", "NemoMock"]
 
@@ -32,10 +33,27 @@ class NemoMock(Control):
     The control API is `Control`'s methods: ``reset``, ``advance``, ``scenario``, ``rule``,
     ``journal``, ``calls``, ``mint_token``..."""
 
-    def __init__(self, app: FastAPI, base_url: str, admin: httpx.Client) -> None:
+    def __init__(self, app: FastAPI | None, base_url: str, admin: httpx.Client) -> None:
         super().__init__(admin)
-        self.app = app
+        self.app = app  # None for a mock in another process (`remote`)
         self.base_url = base_url
+
+    @classmethod
+    @contextmanager
+    def remote(
+        cls, url: str, namespace: str, *, admin_token: str | None = None
+    ) -> Iterator[NemoMock]:
+        """A namespace of its own on a mock served elsewhere (``nemo-mock serve``, shared by
+        many CI runs): ``base_url`` is ``URL/__ns/NAMESPACE``, the control calls act on that
+        namespace alone, and it is closed (its records forgotten) at the end."""
+        base_url = f"{url.rstrip('/')}/__ns/{namespace}"
+        headers = {"X-Mock-Admin-Token": admin_token} if admin_token else {}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as admin:
+            mock = cls(None, base_url, admin)
+            try:
+                yield mock
+            finally:
+                mock.close_namespace()
 
     @classmethod
     @contextmanager
@@ -50,15 +68,23 @@ class NemoMock(Control):
 
     @property
     def backend(self) -> Backend:
-        backend: Backend = self.app.state.backend
+        backend: Backend = self.in_process_app().state.backend
         return backend
 
     def sync_transport(self) -> SyncASGITransport:
-        return SyncASGITransport(self.app)
+        return SyncASGITransport(self.in_process_app())
 
     def async_transport(self) -> StreamingASGITransport:
-        return StreamingASGITransport(self.app)
+        return StreamingASGITransport(self.in_process_app())
 
+    def in_process_app(self) -> FastAPI:
+        """The mock's app, for in-process transports; refused for a mock in another process."""
+        if self.app is None:
+            raise NemoContractError(
+                f"the mock at {self.base_url} runs in another process: reach it over HTTP "
+                "(base_url, and the control API's methods)"
+            )
+        return self.app
 
 
 def in_loop() -> bool:

@@ -7,7 +7,10 @@ Fixtures:
   ``mega-api-prod.nemovideo.ai`` routed to it through respx, so code that hard-codes the
   production URL is tested unchanged (httpx clients, sync or async; streaming included);
 - ``nemo_server``: a mock served by uvicorn on a free 127.0.0.1 port (started once per test
-  session, reset before each test); its ``base_url`` is a real URL for any client or subprocess;
+  session, reset before each test); its ``base_url`` is a real URL for any client or subprocess.
+  With ``--nemo-url URL`` (or ``$NEMO_MOCK_URL``) it is instead a namespace of its own on that
+  shared mock, one per test (``URL/__ns/pytest-RUN-N``), closed after the test; an admin token
+  comes from ``$NEMO_MOCK_ADMIN_TOKEN``;
 - ``nemo_advance`` / ``nemo_journal``: move the mock's clock, read its journal.
 
 Marker: ``@pytest.mark.nemo_scenario("name", token=..., client_id=...)`` applies a named
@@ -16,6 +19,9 @@ scenario to the test's mock (``nemo_mock`` or ``nemo_server``) before the test r
 
 from __future__ import annotations
 
+import itertools
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +37,17 @@ if TYPE_CHECKING:  # the mock, httpx and respx load when a test asks for a fixtu
     from .mock import NemoMock
 
 __all__ = ["nemo_advance", "nemo_journal", "nemo_mock", "nemo_server", "nemo_settings"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("nemo", "NemoVideo mock backend")
+    group.addoption(
+        "--nemo-url",
+        default=os.environ.get("NEMO_MOCK_URL"),
+        metavar="URL",
+        help="serve nemo_server from a shared `nemo-mock serve` at URL, a namespace per test "
+        "(default: $NEMO_MOCK_URL, else a mock of this session's own)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,7 +107,7 @@ def _nemo_live() -> Iterator[tuple[LiveServer, NemoMock]]:
 
     settings = Settings(seed=0, clock="scaled:1000", tokens_per_ip=10**6)
     with NemoMock.in_process(settings) as mock:
-        server = LiveServer(mock.app)
+        server = LiveServer(mock.in_process_app())
         server.start()
         try:
             with httpx.Client(base_url=server.url) as admin:
@@ -99,15 +116,28 @@ def _nemo_live() -> Iterator[tuple[LiveServer, NemoMock]]:
             server.stop()
 
 
+_RUN = uuid.uuid4().hex[:8]  # this pytest run's namespaces on a shared mock: pytest-RUN-N
+_TESTS = itertools.count(1)
+
+
 @pytest.fixture
-def nemo_server(
-    request: pytest.FixtureRequest, _nemo_live: tuple[LiveServer, NemoMock]
-) -> NemoMock:
-    """The session's live mock, reset for this test; point clients at ``nemo_server.base_url``."""
-    _, mock = _nemo_live
-    mock.reset()
-    _apply_markers(request, mock)
-    return mock
+def nemo_server(request: pytest.FixtureRequest) -> Iterator[NemoMock]:
+    """The session's live mock, reset for this test, or (``--nemo-url``) a namespace of its own
+    on a shared one; point clients at ``nemo_server.base_url``."""
+    url = request.config.getoption("nemo_url")
+    if not url:
+        _, mock = request.getfixturevalue("_nemo_live")
+        mock.reset()
+        _apply_markers(request, mock)
+        yield mock
+        return
+    from .mock import NemoMock
+
+    namespace = f"pytest-{_RUN}-{next(_TESTS)}"
+    token = os.environ.get("NEMO_MOCK_ADMIN_TOKEN")
+    with NemoMock.remote(url, namespace, admin_token=token) as mock:
+        _apply_markers(request, mock)
+        yield mock
 
 
 def _active(request: pytest.FixtureRequest) -> NemoMock:

@@ -102,6 +102,22 @@ class Namespaces:
             closed.append(name)
         return closed
 
+    def drop(self, backend: Backend) -> str:
+        """Close ``backend``'s namespace and forget its records (on Redis too); its name.
+        `ApiError` 422 for the default namespace, which is reset, never closed."""
+        for name, (found, _) in list(self._open.items()):
+            if found is backend:
+                del self._open[name]
+                backend.reset()
+                backend.close()
+                return name
+        raise ApiError(
+            422,
+            "the default namespace cannot be closed: name one with X-Mock-Namespace or "
+            "/__ns/NAME/, or reset the default with POST /__mock/reset",
+            data={"field": "header.X-Mock-Namespace"},
+        )
+
     def describe(self) -> list[dict[str, Any]]:
         now = self._now()
         return [

@@ -279,10 +279,16 @@ PER_PROCESS: dict[Endpoint, str] = {
 }
 
 
+async def close_namespace(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    """Close the caller's namespace and forget its records: a CI run's last call."""
+    return {"closed": request.app.state.namespaces.drop(backend)}
+
+
 def admin_routes() -> list[Route]:
     return [
         Route("/__mock/health", _guarded(health), methods=["GET"]),
         Route("/__mock/namespaces", _guarded(list_namespaces), methods=["GET"]),
+        Route("/__mock/namespace", _guarded(close_namespace), methods=["DELETE"]),
         Route("/__mock/reset", _guarded(reset), methods=["POST"]),
         Route("/__mock/clock", _guarded(get_clock), methods=["GET"]),
         Route("/__mock/clock", _guarded(move_clock), methods=["POST"]),

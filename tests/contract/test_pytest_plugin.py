@@ -95,3 +95,53 @@ def test_it(nemo_mock):
     result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*no scenario 'no-such-thing'*"])
+
+
+SHARED_MOCK_TESTS = """
+import httpx
+import pytest
+
+
+def token(mock, client_id):
+    r = httpx.post(mock.base_url + "/api/auth/anonymous-token", headers={"X-Client-Id": client_id})
+    return r.json()
+
+
+def test_one(nemo_server):
+    assert "/__ns/pytest-" in nemo_server.base_url
+    assert token(nemo_server, "same-id")["code"] == 0
+    assert [e["operation"] for e in nemo_server.journal()] == ["createAnonymousToken"]
+
+
+def test_two_does_not_see_one(nemo_server):
+    # the same client id again: in test_one's namespace it would be refused (1 token per id)
+    assert token(nemo_server, "same-id")["code"] == 0
+    assert len(nemo_server.journal()) == 1
+
+
+@pytest.mark.nemo_scenario("rate-limited", client_id="limited")
+def test_markers_apply_in_the_tests_namespace(nemo_server):
+    assert token(nemo_server, "limited")["code"] == 429
+    assert token(nemo_server, "other")["code"] == 0
+"""
+
+
+def test_nemo_server_takes_a_namespace_per_test_on_a_shared_mock(
+    pytester: pytest.Pytester,
+) -> None:
+    """``--nemo-url``: each test of a CI run gets a namespace of its own on one shared mock,
+    closed after it; the mock's default namespace never sees them."""
+    import httpx
+
+    from mock_backend.settings import Settings
+    from mock_backend.web.app import create_app
+    from mock_backend.web.server import LiveServer
+
+    app = create_app(Settings(clock="scaled:1000"))
+    with LiveServer(app) as server:
+        pytester.makepyfile(test_shared=SHARED_MOCK_TESTS)
+        result = pytester.runpytest_subprocess("-q", "-W", "error", f"--nemo-url={server.url}")
+        result.assert_outcomes(passed=3)
+        listed = httpx.get(server.url + "/__mock/namespaces").json()["data"]
+        assert listed["namespaces"] == [], "a test's namespace was left open"
+        assert app.state.backend.store.counts()["tokens"] == 0

@@ -187,3 +187,19 @@ def test_a_namespace_with_a_run_going_on_is_never_idle() -> None:
     assert not made["streaming"].closed
     made["streaming"].runs = []
     assert namespaces.expire() == ["streaming"]
+
+
+async def test_closing_a_namespace_forgets_it_and_the_default_cannot_be_closed(
+    twin: Twin, in_namespace: InNamespace
+) -> None:
+    async with in_namespace(twin, "ci-1") as one:
+        token = await one.token()
+        assert await one.control.close_namespace() == "ci-1"
+        listed = (await twin.client.get("/__mock/namespaces")).json()["data"]
+        assert listed["namespaces"] == []
+        again = await one.client.get("/api/credits/balance/simple", headers=auth(token))
+        assert again.json()["code"] == 1001, "a closed namespace came back with its records"
+    refused = await twin.client.delete("/__mock/namespace")
+    body = refused.json()
+    assert body["code"] == 422, body
+    assert "POST /__mock/reset" in body["message"]

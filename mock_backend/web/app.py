@@ -187,10 +187,19 @@ def create_app(
     table = bind_handlers(spec, handlers if handlers is not None else all_handlers())
     backend = Backend(settings, spec=spec, clock=clock, store=store)
 
+    # every namespace's journal gets a share of the default's budget, so that all of them at
+    # their limit hold at most four default journals: a caller inventing namespaces and filling
+    # their journals cannot take the server's memory
+    share = 4 / max(4, settings.max_namespaces)
+    journal_share = (("journal_bytes", max(1 << 20, int(backend.limits.journal_bytes * share))),)
+
     def namespace(name: str) -> Backend:
-        own = settings
+        own = settings.with_(
+            journal_limit=max(500, int(settings.journal_limit * share)),
+            limits=(*settings.limits, *journal_share),
+        )
         if settings.data_dir is not None:
-            own = settings.with_(data_dir=settings.data_dir / "namespaces" / name)
+            own = own.with_(data_dir=settings.data_dir / "namespaces" / name)
         return Backend(own, spec=spec, store=backend.store.namespace(name))
 
     namespaces = Namespaces(

@@ -203,3 +203,16 @@ async def test_closing_a_namespace_forgets_it_and_the_default_cannot_be_closed(
     body = refused.json()
     assert body["code"] == 422, body
     assert "POST /__mock/reset" in body["message"]
+
+
+async def test_a_namespace_journal_gets_a_share_of_the_default_budget(
+    twin: Twin, in_namespace: InNamespace
+) -> None:
+    """100 namespaces with full journals must not hold 100 default journals' memory."""
+    async with in_namespace(twin, "ci-1") as one:
+        await one.token()
+        journal = twin.app.state.namespaces.get("ci-1").journal
+        default = twin.backend.journal
+        # 100 namespaces at most (the default): each keeps 4/100 of the default's journal
+        assert journal.limit == default.limit * 4 // 100
+        assert journal.max_bytes == default.max_bytes * 4 // 100

@@ -14,7 +14,7 @@ from typing import Any
 
 from .agent.runs import Runs
 from .control.journal import Journal
-from .control.scenarios import ScenarioBook
+from .control.scenarios import ScenarioBook, SharedScenarioBook
 from .openapi.envelope import StatusProfile
 from .openapi.limits import Limits
 from .openapi.spec import Spec, load_spec
@@ -69,7 +69,13 @@ class Backend:
             max_bytes=self.limits.journal_bytes,
             body_bytes=self.limits.journal_body_bytes,
         )
-        self.scenarios = ScenarioBook(set(self.spec.operations))
+        operations = set(self.spec.operations)
+        # rules live with the records when several processes may share them (Redis)
+        self.scenarios: ScenarioBook = (
+            SharedScenarioBook(operations, self.store)
+            if self.store.shared
+            else ScenarioBook(operations)
+        )
         self.runs = Runs(self.store, self.accounts, self.clock, self.rng, settings, self.next_id)
 
     def next_id(self, kind: str, *key: Any) -> int:
@@ -83,14 +89,12 @@ class Backend:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def reset(self, seed: int | None = None, *, rules: bool = True) -> None:
-        """Forget everything: tokens, sessions, renders, files, runs, scripted faults and (unless
-        ``rules`` is false) the rules."""
+    def reset(self, seed: int | None = None) -> None:
+        """Forget everything: tokens, sessions, renders, files, runs, scripted faults, rules."""
         self.runs.reset()
         self.store.clear()
         self.journal.clear()
-        if rules:
-            self.scenarios.clear()
+        self.scenarios.clear()
         self.rng.reset(seed)
         self.renders.reset()
         shutil.rmtree(self.data_dir / "uploads", ignore_errors=True)

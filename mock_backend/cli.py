@@ -93,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="server processes sharing the port (default: %(default)s). More than one needs "
-        "--state redis://... (their shared state) and a real or scaled clock; the rules come from "
-        "--scenario/--rules, and the control API refuses what would reach one process only "
-        "(adding rules, session faults, moving the clock, reading the journal)",
+        "--state redis://... (their shared state: records, credits, rules) and a real or scaled "
+        "clock; the control API refuses what would reach one process only (session faults, "
+        "moving the clock, reading the journal)",
     )
     serve.add_argument(
         "--max-namespaces",
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
 
         app.state.namespaces.close()  # this process only watches its workers
         try:
-            return serve_workers(settings, requests, sock, log_level=args.log_level)
+            return serve_workers(settings, sock, log_level=args.log_level)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)

@@ -71,7 +71,8 @@ def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                     409,
                     f"{request.method} {request.url.path} would reach one of this server's "
                     f"{backend.settings.workers} worker processes only: {PER_PROCESS[fn]}. "
-                    "Give rules at start (--scenario, --rules), or serve with --workers 1",
+                    "Use rules (POST /__mock/scenarios: shared by every worker), or serve with "
+                    "--workers 1",
                 )
             result = await fn(request, backend, body)
         except ApiError as error:
@@ -106,10 +107,8 @@ async def reset(request: Request, backend: Backend, body: dict[str, Any]) -> Any
     seed = body.get("seed")
     if seed is not None and not isinstance(seed, int):
         raise ApiError(422, "body.seed: an integer is expected", data={"field": "body.seed"})
-    # with --workers N the rules came from the command line, into every process: kept
-    shared = backend.settings.workers > 1
-    backend.reset(seed, rules=not shared)
-    return {"seed": backend.rng.seed, "clock": backend.clock.describe(), "rules_kept": shared}
+    backend.reset(seed)
+    return {"seed": backend.rng.seed, "clock": backend.clock.describe()}
 
 
 async def get_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
@@ -272,9 +271,7 @@ async def list_namespaces(request: Request, backend: Backend, body: dict[str, An
 # change or read it there rather than answer for one worker as if for all
 PER_PROCESS: dict[Endpoint, str] = {
     move_clock: "the clock's manual moves are per process",
-    session_faults: "scripted session faults are per process",
-    add_scenario: "rules are per process",
-    remove_scenarios: "rules are per process",
+    session_faults: "scripted session faults are per process (use a rule with respond.stream)",
     read_journal: "each process journals the requests it answers",
 }
 

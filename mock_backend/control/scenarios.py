@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import copy
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..openapi.spec import load_spec
+from ..state.store import Store
 from .redact import redact
 from .rules import RequestFacts, Rule, RuleError, rule_from_dict
 
-__all__ = ["CATALOGUE", "Scenario", "ScenarioBook"]
+__all__ = ["CATALOGUE", "Scenario", "ScenarioBook", "SharedScenarioBook"]
 
 SESSION_OPS = ["getSessionState", "uploadFiles", "runSse", "submitRender", "createClaimToken"]
 # every operation that needs a token, as the contract's security says
@@ -296,3 +297,71 @@ class ScenarioBook:
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
+
+
+class SharedScenarioBook(ScenarioBook):
+    """The rules of a store several processes share (`Store.shared`: ``--workers`` on Redis).
+
+    The list lives in the store; each process keeps it built and rebuilds it when the store's
+    version moves (one read per request). A rule's calls are counted in the store, atomically
+    (`Store.fire_rule`), so its ``times`` and ``nth`` hold whichever process answers; a rule
+    used up is taken off the store's list. Ids come from a sequence in the store.
+    """
+
+    def __init__(self, operations: set[str], store: Store) -> None:
+        super().__init__(operations)
+        self.store = store
+        self._version: int | None = None
+
+    def _new_id(self) -> str:
+        return f"r{self.store.next_count('rule-ids') + 1}"
+
+    def _sync(self) -> list[Rule]:
+        if self.store.rules_version() != self._version:
+            version, raws = self.store.rules()
+            built = [rule_from_dict(raw, raw["id"], operations=self.operations) for raw in raws]
+            with self._lock:
+                self._rules, self._version = built, version
+        return self._rules
+
+    def add(self, rules: list[Rule]) -> None:
+        self.store.add_rules([_stored(rule) for rule in rules])
+
+    def remove(self, rule_id: str | None = None) -> int:
+        return self.store.remove_rules(None if rule_id is None else [rule_id])
+
+    @property
+    def has_rules(self) -> bool:
+        return bool(self._sync())
+
+    def resolve(self, facts: RequestFacts, extra: list[Rule] | None = None) -> list[Rule]:
+        fired = []
+        for rule in self._sync():
+            if rule.difference(facts):
+                continue
+            count = self.store.fire_rule(rule.id, rule.match.nth, rule.times)
+            if count is None:
+                continue
+            fired.append(rule)
+            if rule.times is not None and count >= rule.times:
+                self.store.remove_rules([rule.id])  # used up: off the list, for every process
+        fired += [rule for rule in extra or [] if rule.consider(facts)]
+        return fired
+
+    def active(self) -> list[dict[str, Any]]:
+        shown = []
+        for rule in self._sync():
+            seen, fired = self.store.rule_counts(rule.id)
+            shown.append(redact(replace(rule, seen=seen, fired=fired).public()))
+        return shown
+
+    def clear(self) -> None:
+        self.store.remove_rules(None)
+
+
+def _stored(rule: Rule) -> dict[str, Any]:
+    """A rule as the store keeps it: its JSON without the counts (the store counts)."""
+    raw = rule.public()
+    for counted in ("seen", "fired", "exhausted"):
+        raw.pop(counted, None)
+    return raw

@@ -17,6 +17,9 @@ back (the contract in store.py). The keys, after the prefix:
 ``uploads``            hash    file id -> UploadRecord JSON (kept when a session is forgotten)
 ``renders``            hash    render id -> RenderRecord JSON
 ``sequences``          hash    sequence name -> its next number (`next_count`, HINCRBY)
+``rules``              list    the rules (JSON, each with its id), in the order added
+``rules:version``      string  bumped by every change of ``rules`` (INCR)
+``rule:{id}``          hash    ``seen``, ``fired``: the rule's calls, counted by `FIRE_RULE`
 =====================  ======  ===============================================================
 
 Credits change only in Lua scripts (`FREEZE`, `SETTLE`): Redis runs a script alone, so a
@@ -82,6 +85,36 @@ return new
 """
 
 
+# KEYS[1] the rule's counts hash; ARGV[1] nth ('' for any call), ARGV[2] times ('' for always).
+# The fired count after this call, or -1 when the rule does not fire for it (Store.fire_rule).
+FIRE_RULE = """
+local fired = tonumber(redis.call('HGET', KEYS[1], 'fired') or '0')
+if ARGV[2] ~= '' and fired >= tonumber(ARGV[2]) then return -1 end
+local seen = redis.call('HINCRBY', KEYS[1], 'seen', 1)
+if ARGV[1] ~= '' and seen ~= tonumber(ARGV[1]) then return -1 end
+return redis.call('HINCRBY', KEYS[1], 'fired', 1)
+"""
+
+# KEYS[1] the rules list, KEYS[2] its version; ARGV the ids to remove (none: all). How many.
+REMOVE_RULES = """
+local rules = redis.call('LRANGE', KEYS[1], 0, -1)
+local removed = 0
+local keep = {}
+for _, raw in ipairs(rules) do
+  local id = cjson.decode(raw)['id']
+  local drop = #ARGV == 0
+  for _, wanted in ipairs(ARGV) do
+    if wanted == id then drop = true end
+  end
+  if drop then removed = removed + 1 else table.insert(keep, raw) end
+end
+redis.call('DEL', KEYS[1])
+for _, raw in ipairs(keep) do redis.call('RPUSH', KEYS[1], raw) end
+redis.call('INCR', KEYS[2])
+return removed
+"""
+
+
 class RedisStore:
     """`Store` on a Redis server at ``url`` (``redis://HOST:PORT/DB``), under ``nemo:{namespace}:``.
 
@@ -104,6 +137,8 @@ class RedisStore:
         self._freeze = self._redis.register_script(FREEZE)
         self._settle = self._redis.register_script(SETTLE)
         self._put_token = self._redis.register_script(PUT_TOKEN)
+        self._fire_rule = self._redis.register_script(FIRE_RULE)
+        self._remove_rules = self._redis.register_script(REMOVE_RULES)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -227,6 +262,42 @@ class RedisStore:
         base = self.namespace_name
         return RedisStore(self.url, namespace=name if base == "default" else f"{base}:{name}")
 
+    # -- rules -------------------------------------------------------------------------------
+    shared = True  # several processes may share it: the rules live here too
+
+    def rules(self) -> tuple[int, list[dict[str, Any]]]:
+        with self._redis.pipeline() as pipe:  # MULTI/EXEC: the list and its version together
+            pipe.get(self._key("rules", "version"))
+            pipe.lrange(self._key("rules"), 0, -1)
+            version, raws = pipe.execute()
+        return int(version or 0), [json.loads(raw) for raw in raws]
+
+    def rules_version(self) -> int:
+        return int(self._redis.get(self._key("rules", "version")) or 0)  # type: ignore[arg-type]
+
+    def add_rules(self, rules: list[dict[str, Any]]) -> None:
+        if not rules:
+            return
+        with self._redis.pipeline() as pipe:
+            pipe.rpush(self._key("rules"), *(json.dumps(rule) for rule in rules))
+            pipe.incr(self._key("rules", "version"))
+            pipe.execute()
+
+    def remove_rules(self, rule_ids: list[str] | None) -> int:
+        if rule_ids == []:
+            return 0  # (an empty ARGV means all to the script)
+        keys = [self._key("rules"), self._key("rules", "version")]
+        return int(self._remove_rules(keys=keys, args=list(rule_ids or [])))
+
+    def fire_rule(self, rule_id: str, nth: int | None, times: int | None) -> int | None:
+        args = ["" if nth is None else nth, "" if times is None else times]
+        fired = int(self._fire_rule(keys=[self._key("rule", rule_id)], args=args))
+        return None if fired < 0 else fired
+
+    def rule_counts(self, rule_id: str) -> tuple[int, int]:
+        found: list[str | None] = self._redis.hmget(self._key("rule", rule_id), ["seen", "fired"])  # type: ignore[assignment]
+        return int(found[0] or 0), int(found[1] or 0)
+
     def next_count(self, name: str) -> int:
         # HINCRBY is atomic: two workers asking at once get two numbers
         return int(self._redis.hincrby(self._key("sequences"), name, 1)) - 1  # type: ignore[arg-type]
@@ -234,14 +305,20 @@ class RedisStore:
     def clear(self) -> None:
         """Delete this store's keys, and no other (SCAN, then DEL in batches)."""
         pattern = _glob_escape(self.prefix) + "*"
+        # the rules' version is never deleted, only moved on: a process that read version n
+        # before a clear must not take a new list that reached n again for the one it holds
+        version = self._key("rules", "version")
         batch: list[str] = []
         for key in self._redis.scan_iter(match=pattern, count=500):
+            if key == version:
+                continue
             batch.append(key)
             if len(batch) >= 500:
                 self._redis.delete(*batch)
                 batch.clear()
         if batch:
             self._redis.delete(*batch)
+        self._redis.incr(version)
 
 
 # -- JSON ------------------------------------------------------------------------------------

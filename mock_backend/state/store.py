@@ -167,6 +167,30 @@ class Store(Protocol):
         every sequence)."""
         ...
 
+    # -- the rules (control/scenarios.py `SharedScenarioBook`), for stores several processes
+    # share (`shared`): the list in order, a version that changes with it, and each rule's calls
+    # counted atomically, so a rule's ``times`` and ``nth`` hold across processes
+    shared: bool
+
+    def rules(self) -> tuple[int, list[dict[str, Any]]]:
+        """(version, every rule as JSON in the order added)."""
+        ...
+
+    def rules_version(self) -> int: ...
+    def add_rules(self, rules: list[dict[str, Any]]) -> None: ...
+    def remove_rules(self, rule_ids: list[str] | None) -> int:
+        """Remove those rules (None: all); how many were there."""
+        ...
+
+    def fire_rule(self, rule_id: str, nth: int | None, times: int | None) -> int | None:
+        """Count a call that matched rule ``rule_id``: how many times it has fired now, or None
+        if it does not fire for this call (exhausted, or not its ``nth`` matching call)."""
+        ...
+
+    def rule_counts(self, rule_id: str) -> tuple[int, int]:
+        """(calls that matched, times fired) of a rule."""
+        ...
+
     def counts(self) -> dict[str, int]: ...
     def clear(self) -> None: ...
     def namespace(self, name: str) -> Store:
@@ -206,6 +230,9 @@ class MemoryStore:
         self._renders: dict[str, RenderRecord] = {}
         self._uploads: dict[str, UploadRecord] = {}
         self._sequences: dict[str, int] = {}
+        self._rules: list[dict[str, Any]] = []
+        self._rules_version = getattr(self, "_rules_version", 0) + 1  # changes on every clear
+        self._rule_counts: dict[str, tuple[int, int]] = {}
 
     def get_user(self, user_id: str) -> UserRecord | None:
         with self._credits:  # a copy never catches a freeze half done
@@ -278,6 +305,45 @@ class MemoryStore:
 
     def find_upload(self, file_id: str) -> UploadRecord | None:
         return self._out(self._uploads.get(file_id))
+
+    shared = False  # one process: its rules stay in the `ScenarioBook`
+
+    def rules(self) -> tuple[int, list[dict[str, Any]]]:
+        with self._credits:
+            return self._rules_version, copy.deepcopy(self._rules)
+
+    def rules_version(self) -> int:
+        return self._rules_version
+
+    def add_rules(self, rules: list[dict[str, Any]]) -> None:
+        with self._credits:
+            self._rules.extend(copy.deepcopy(rules))
+            self._rules_version += 1
+
+    def remove_rules(self, rule_ids: list[str] | None) -> int:
+        with self._credits:
+            before = len(self._rules)
+            if rule_ids is None:
+                self._rules = []
+            else:
+                self._rules = [r for r in self._rules if r["id"] not in rule_ids]
+            self._rules_version += 1
+            return before - len(self._rules)
+
+    def fire_rule(self, rule_id: str, nth: int | None, times: int | None) -> int | None:
+        with self._credits:
+            seen, fired = self._rule_counts.get(rule_id, (0, 0))
+            if times is not None and fired >= times:
+                return None
+            seen += 1
+            if nth is not None and seen != nth:
+                self._rule_counts[rule_id] = (seen, fired)
+                return None
+            self._rule_counts[rule_id] = (seen, fired + 1)
+            return fired + 1
+
+    def rule_counts(self, rule_id: str) -> tuple[int, int]:
+        return self._rule_counts.get(rule_id, (0, 0))
 
     def namespace(self, name: str) -> MemoryStore:
         return MemoryStore(copies=self._copy is not _same)

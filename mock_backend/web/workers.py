@@ -1,16 +1,16 @@
 """``nemo-mock serve --workers N``: N server processes on one listening socket, one state.
 
-The parent binds the socket, starts N children (``spawn``: nothing of the parent's state is
-inherited) and waits; each child builds the app from the same `Settings` and the same rule
-requests and serves the shared socket, so the kernel hands each new connection to one of them.
-What they must agree on lives in Redis (``--state redis://…``, required): records, credits
-(frozen and settled by Lua, never oversold), id counts. Their clocks read alike: the parent
-fixes the clock's epoch and the wall time it read it at (`Settings.clock_started_at`).
+The parent binds the socket, puts the rules given at start in Redis, starts N children
+(``spawn``: nothing of the parent's state is inherited) and waits; each child builds the app
+from the same `Settings` and serves the shared socket, so the kernel hands each new connection
+to one of them. What they must agree on lives in Redis (``--state redis://…``, required):
+records, credits (frozen and settled by Lua, never oversold), id counts, and the rules with
+their call counts (`SharedScenarioBook`). Their clocks read alike: the parent fixes the clock's
+epoch and the wall time it read it at (`Settings.clock_started_at`).
 
 Still in each process, and so refused by the control API when ``workers > 1`` (see
-control/admin.py ``PER_PROCESS``): changing rules, scripting session faults, moving the clock,
-reading the journal. Rules are given at start (``--scenario``, ``--rules``) and every worker
-applies them.
+control/admin.py ``PER_PROCESS``): scripting session faults, moving the clock, reading the
+journal.
 
 A worker that dies ends the whole server (the others are stopped and the exit status is 1):
 half a mock answering is worse than none. Ctrl-C or SIGTERM stops every worker gracefully.
@@ -23,7 +23,6 @@ import multiprocessing
 import signal
 import socket
 import time
-from typing import Any
 
 from ..settings import Settings
 
@@ -32,19 +31,13 @@ __all__ = ["serve_workers"]
 STOP_SECONDS = 30.0  # each worker's graceful stop, then it is killed
 
 
-def serve_workers(
-    settings: Settings,
-    rules: list[dict[str, Any]],
-    sock: socket.socket,
-    *,
-    log_level: str,
-) -> int:
+def serve_workers(settings: Settings, sock: socket.socket, *, log_level: str) -> int:
     """Run ``settings.workers`` workers on ``sock`` until interrupted; the exit status."""
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(
             target=_worker,
-            args=(settings, rules, sock, log_level),
+            args=(settings, sock, log_level),
             name=f"nemo-mock worker {n + 1}",
             daemon=False,
         )
@@ -85,10 +78,8 @@ def serve_workers(
     return status
 
 
-def _worker(
-    settings: Settings, rules: list[dict[str, Any]], sock: socket.socket, log_level: str
-) -> None:
-    """One worker process: the app, the rules given at start, uvicorn on the shared socket."""
+def _worker(settings: Settings, sock: socket.socket, log_level: str) -> None:
+    """One worker process: the app (its rules are in Redis already), uvicorn on the socket."""
     import gc
 
     import uvicorn
@@ -98,9 +89,6 @@ def _worker(
     from .server import DrainingServer, server_limits
 
     app = create_app(settings)
-    book = app.state.backend.scenarios
-    for request in rules:
-        book.add(book.build(request))
     gc.freeze()
     config = uvicorn.Config(
         app, log_level=log_level, lifespan="on", **server_limits(app.state.backend.limits)

@@ -396,3 +396,32 @@ def test_a_free_run_freezes_and_settles_nothing(store: Store) -> None:
     found = store.get_user("u1")
     assert found is not None
     assert (found.available, found.frozen) == (70, 0)
+
+
+def test_rules_keep_their_order_and_every_change_moves_the_version(store: Store) -> None:
+    before = store.rules_version()
+    store.add_rules([{"id": "r1", "match": {}}, {"id": "r2", "match": {}}])
+    version, rules = store.rules()
+    assert version != before
+    assert [r["id"] for r in rules] == ["r1", "r2"]
+    assert store.remove_rules(["r1"]) == 1
+    assert store.remove_rules([]) == 0
+    assert [r["id"] for r in store.rules()[1]] == ["r2"]
+    seen = store.rules_version()
+    store.clear()
+    assert store.rules() == (store.rules_version(), [])
+    assert store.rules_version() != seen, "a clear must move the version: readers rebuild"
+
+
+def test_a_rule_fires_its_times_and_its_nth_call_only(store: Store) -> None:
+    assert [store.fire_rule("twice", None, 2) for _ in range(3)] == [1, 2, None]
+    assert [store.fire_rule("third", 3, None) for _ in range(4)] == [None, None, 1, None]
+    assert store.rule_counts("third") == (4, 1)
+
+
+def test_fired_rules_are_counted_once_under_contention(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        fired = list(pool.map(lambda _: store.fire_rule("ten", None, 10), range(100)))
+    assert sorted(f for f in fired if f is not None) == list(range(1, 11))

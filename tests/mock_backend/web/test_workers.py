@@ -179,7 +179,7 @@ async def test_resetting_one_namespace_through_one_worker_clears_it_for_both(
         assert made.json()["code"] == 0, made.text
         tokens[name] = made.json()["data"]["token"]
     reset = await two.post("/__mock/reset", headers={"X-Mock-Namespace": "ci-a"})
-    assert reset.json()["data"]["rules_kept"] is True
+    assert reset.json()["code"] == 0, reset.text
     for via in (one, two):
         gone = await via.get(
             "/api/credits/balance/simple",
@@ -232,10 +232,33 @@ async def test_a_render_submitted_through_one_worker_finishes_for_the_other(
     assert downloaded.content[4:8] == b"ftyp", "not an MP4"
 
 
+async def test_a_rule_given_through_one_worker_fires_its_times_across_both(
+    per_worker: dict[int, httpx.AsyncClient],
+) -> None:
+    """Rules and their call counts live in Redis: ``times: 2`` is two calls in all, wherever
+    they land, and the other worker lists the rule, then forgets it once used up."""
+    one, two = per_worker.values()
+    made = await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-5"})
+    headers = auth(made.json()["data"]["token"])
+    rule = {"match": {"operation": "getCredits", "client_id": "w-5"}, "respond": {"code": 1001}}
+    added = await one.post("/__mock/scenarios", json={"rule": rule, "times": 2})
+    assert added.json()["code"] == 0, added.text
+    listed = (await two.get("/__mock/scenarios")).json()["data"]["active"]
+    assert [r["id"] for r in listed] == added.json()["data"]["rules"]
+    codes = []
+    for via in (two, one, two, one):
+        answer = await via.get(
+            "/api/credits/balance/simple", headers={**headers, "X-Client-Id": "w-5"}
+        )
+        codes.append(answer.json()["code"])
+    assert codes == [1001, 1001, 0, 0], codes
+    assert (await one.get("/__mock/scenarios")).json()["data"]["active"] == []
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
-        ("POST", "/__mock/scenarios", {"name": "silent-close"}),
+        ("POST", "/__mock/sessions/s-1/faults", {"silent_close": True}),
         ("POST", "/__mock/clock", {"advance": 30}),
         ("GET", "/__mock/journal", None),
     ],
@@ -248,7 +271,7 @@ async def test_control_calls_that_would_reach_one_worker_are_refused_and_say_why
     answer = response.json()
     assert answer["code"] == 409, answer
     assert "one of this server's 2 worker processes" in answer["message"]
-    assert "--scenario" in answer["message"]
+    assert "POST /__mock/scenarios" in answer["message"]
 
 
 @pytest.mark.parametrize(

@@ -94,8 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="server processes sharing the port (default: %(default)s). More than one needs "
         "--state redis://... (their shared state: records, credits, rules) and a real or scaled "
-        "clock; the control API refuses what would reach one process only (session faults, "
-        "moving the clock, reading the journal)",
+        "clock; the control API refuses what would reach one process only (moving the clock, "
+        "reading the journal)",
     )
     serve.add_argument(
         "--max-namespaces",
@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if args.workers > 1:  # a listening socket per worker on one port: see web/workers.py
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((args.host, args.port))
     except OSError as exc:
@@ -342,6 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     # was refused on a busy machine (uvicorn only listens once its start-up has run)
     sock.listen(2048)
     port = sock.getsockname()[1]
+    socks = [sock]
+    for _ in range(args.workers - 1):
+        more = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        more.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        more.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        more.bind((args.host, port))
+        more.listen(2048)
+        socks.append(more)
     host = f"[{args.host}]" if ":" in args.host else args.host
     active = f"; scenarios: {', '.join(args.scenario)}" if args.scenario else ""
     workers = f", {args.workers} workers" if args.workers > 1 else ""
@@ -355,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
 
         app.state.namespaces.close()  # this process only watches its workers
         try:
-            return serve_workers(settings, sock, log_level=args.log_level)
+            return serve_workers(settings, socks, log_level=args.log_level)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)

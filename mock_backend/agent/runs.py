@@ -45,10 +45,6 @@ class Runs:
         self.settings = settings
         self._next_id = next_id
         self._live: set[Run] = set()
-        # scripted by the control API: per session (every run), for its next run only, its shape
-        self._session_faults: dict[str, StreamFaults] = {}
-        self._next_run_faults: dict[str, StreamFaults] = {}
-        self._shapes: dict[str, str] = {}
         self._generation = 0  # bumped by reset: late callbacks of older runs must not write
 
     def __len__(self) -> int:
@@ -59,12 +55,17 @@ class Runs:
         return iter(list(self._live))
 
     def script(
-        self, session_id: str, faults: StreamFaults, *, once: bool, shape: str | None
+        self, session: SessionRecord, faults: StreamFaults, *, once: bool, shape: str | None
     ) -> None:
-        """Faults for the session's runs (``once``: its next run only), and its event shape."""
-        (self._next_run_faults if once else self._session_faults)[session_id] = faults
+        """Faults for the session's runs (``once``: its next run only), and its event shape,
+        kept on the session record: every process sharing the store plays them."""
+        if once:
+            session.next_run_faults = dataclasses.asdict(faults)
+        else:
+            session.faults = dataclasses.asdict(faults)
         if shape is not None:
-            self._shapes[session_id] = shape
+            session.shape = shape
+        self.store.put_session(session)
 
     def start(
         self,
@@ -90,13 +91,13 @@ class Runs:
         plan = plan_run(
             message, _view(session), self.rng.stream("agent", session.session_id), timing
         )
-        faults, once = self._faults(session.session_id, faults)
-        shape = self._shapes.get(session.session_id, self.settings.event_shape)
+        faults, once = _faults(session, faults)
+        shape = session.shape or self.settings.event_shape
         if legacy_shape:
             shape = "legacy"
         self.accounts.freeze(user, plan.cost)  # the last step that may refuse (2001)
-        if once:  # spent only by a run that starts
-            self._next_run_faults.pop(session.session_id, None)
+        if once:  # spent only by a run that starts (the session is put back below)
+            session.next_run_faults = None
 
         run_no = self._next_id("run", session.session_id)
         if session.active_runs > 0:
@@ -150,17 +151,6 @@ class Runs:
         run.start()
         return stream
 
-    def _faults(
-        self, session_id: str, ruled: StreamFaults | None
-    ) -> tuple[StreamFaults | None, bool]:
-        """The run's faults, and whether they are the session's next-run-only ones."""
-        if ruled is not None:  # a fired rule's respond.stream, checked when the rule was built
-            return ruled, False
-        once = self._next_run_faults.get(session_id)
-        if once is not None:
-            return once, True
-        return self._session_faults.get(session_id), False
-
     def cancel_all(self) -> None:
         """End every run now (a reset, a shutdown): their streams close, credits settle."""
         for run in list(self._live):
@@ -169,10 +159,18 @@ class Runs:
     def reset(self) -> None:
         self._generation += 1
         self.cancel_all()
-        self._live.clear()
-        self._session_faults.clear()
-        self._next_run_faults.clear()
-        self._shapes.clear()
+        self._live.clear()  # the scripted faults lived on the sessions: gone with the store's
+
+
+def _faults(session: SessionRecord, ruled: StreamFaults | None) -> tuple[StreamFaults | None, bool]:
+    """The run's faults, and whether they are the session's next-run-only ones."""
+    if ruled is not None:  # a fired rule's respond.stream, checked when the rule was built
+        return ruled, False
+    if session.next_run_faults is not None:
+        return StreamFaults.from_dict(session.next_run_faults), True
+    if session.faults is not None:
+        return StreamFaults.from_dict(session.faults), False
+    return None, False
 
 
 def _view(session: SessionRecord) -> SessionView:

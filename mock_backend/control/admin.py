@@ -160,7 +160,8 @@ async def revoke_token(request: Request, backend: Backend, body: dict[str, Any])
 
 async def session_faults(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
     session_id = request.path_params["session_id"]
-    if backend.store.get_session(session_id) is None:
+    session = backend.store.get_session(session_id)
+    if session is None:
         raise ApiError(1002, f"Session {session_id} not found", data={"field": "path.session_id"})
     once = bool(body.pop("once", False))
     shape = body.pop("shape", None)
@@ -170,7 +171,7 @@ async def session_faults(request: Request, backend: Backend, body: dict[str, Any
         faults = StreamFaults.from_dict(body)
     except InvalidStreamConfig as exc:
         raise ApiError(422, str(exc), data={"field": "body"}) from None
-    backend.runs.script(session_id, faults, once=once, shape=shape)
+    backend.runs.script(session, faults, once=once, shape=shape)
     return {
         "session_id": session_id,
         "once": once,
@@ -271,7 +272,6 @@ async def list_namespaces(request: Request, backend: Backend, body: dict[str, An
 # change or read it there rather than answer for one worker as if for all
 PER_PROCESS: dict[Endpoint, str] = {
     move_clock: "the clock's manual moves are per process",
-    session_faults: "scripted session faults are per process (use a rule with respond.stream)",
     read_journal: "each process journals the requests it answers",
 }
 

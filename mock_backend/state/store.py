@@ -110,6 +110,12 @@ class SessionRecord:
     active_runs: int = 0
     runs: int = 0
     duplicate_sends: list[dict[str, Any]] = field(default_factory=list)
+    # scripted by the control API (POST /__mock/sessions/{id}/faults), kept with the session so
+    # that every process sharing the store plays them: stream faults (StreamFaults as JSON) for
+    # every run, for the next run only, and the event shape
+    faults: dict[str, Any] | None = None
+    next_run_faults: dict[str, Any] | None = None
+    shape: str | None = None
 
 
 @dataclass

@@ -1,16 +1,21 @@
-"""``nemo-mock serve --workers N``: N server processes on one listening socket, one state.
+"""``nemo-mock serve --workers N``: N server processes on one port, one state.
 
-The parent binds the socket, puts the rules given at start in Redis, starts N children
-(``spawn``: nothing of the parent's state is inherited) and waits; each child builds the app
-from the same `Settings` and serves the shared socket, so the kernel hands each new connection
-to one of them. What they must agree on lives in Redis (``--state redis://…``, required):
-records, credits (frozen and settled by Lua, never oversold), id counts, and the rules with
-their call counts (`SharedScenarioBook`). Their clocks read alike: the parent fixes the clock's
-epoch and the wall time it read it at (`Settings.clock_started_at`).
+The parent binds N listening sockets to the port (``SO_REUSEPORT``), puts the rules given at
+start in Redis, starts N children (``spawn``: nothing of the parent's state is inherited), one
+per socket, and waits; each child builds the app from the same `Settings` and serves its
+socket. The kernel spreads new connections over the sockets by a hash of their addresses, so
+the workers share them evenly even when one is busy (one socket that all accept from goes
+mostly to whichever worker is idle at that instant: 200 connections in a row to one of two
+workers was seen here). Every socket listens before the URL is printed, so no connection is
+refused while the workers start.
+
+What they must agree on lives in Redis (``--state redis://…``, required): records, credits
+(frozen and settled by Lua, never oversold), id counts, the rules with their call counts
+(`SharedScenarioBook`) and the scripted session faults. Their clocks read alike: the parent
+fixes the clock's epoch and the wall time it read it at (`Settings.clock_started_at`).
 
 Still in each process, and so refused by the control API when ``workers > 1`` (see
-control/admin.py ``PER_PROCESS``): scripting session faults, moving the clock, reading the
-journal.
+control/admin.py ``PER_PROCESS``): moving the clock, reading the journal.
 
 A worker that dies ends the whole server (the others are stopped and the exit status is 1):
 half a mock answering is worse than none. Ctrl-C or SIGTERM stops every worker gracefully.
@@ -31,8 +36,8 @@ __all__ = ["serve_workers"]
 STOP_SECONDS = 30.0  # each worker's graceful stop, then it is killed
 
 
-def serve_workers(settings: Settings, sock: socket.socket, *, log_level: str) -> int:
-    """Run ``settings.workers`` workers on ``sock`` until interrupted; the exit status."""
+def serve_workers(settings: Settings, socks: list[socket.socket], *, log_level: str) -> int:
+    """Run one worker per socket of ``socks`` until interrupted; the exit status."""
     context = multiprocessing.get_context("spawn")
     workers = [
         context.Process(
@@ -41,7 +46,7 @@ def serve_workers(settings: Settings, sock: socket.socket, *, log_level: str) ->
             name=f"nemo-mock worker {n + 1}",
             daemon=False,
         )
-        for n in range(settings.workers)
+        for n, sock in enumerate(socks)
     ]
     stop = False
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from mock_backend.agent.runs import _faults
 from mock_backend.agent.stream import StreamFaults
 from mock_backend.backend import Backend
 from mock_backend.errors import ApiError
@@ -33,6 +34,12 @@ def _user_and_session(backend: Backend, credits: int = 100) -> tuple[UserRecord,
     return user, session
 
 
+def _stored(backend: Backend, session: SessionRecord) -> SessionRecord:
+    found = backend.store.get_session(session.session_id)
+    assert found is not None
+    return found
+
+
 def _start(backend: Backend, session: SessionRecord, user: UserRecord) -> None:
     async def go() -> None:
         stream = backend.runs.start(session, user, MESSAGE, lambda _note: None)
@@ -47,14 +54,14 @@ def test_a_run_refused_for_credits_leaves_the_next_run_fault_for_the_next_run(
 ) -> None:
     user, session = _user_and_session(backend, credits=0)
     faults = StreamFaults.from_dict({"stall_after": 5, "stall_for": 10})
-    backend.runs.script(session.session_id, faults, once=True, shape=None)
+    backend.runs.script(session, faults, once=True, shape=None)
     with pytest.raises(ApiError) as refused:
         _start(backend, session, user)
     assert refused.value.code == 2001
-    assert backend.runs._faults(session.session_id, None) == (faults, True)
+    assert _faults(_stored(backend, session), None) == (faults, True)
     user.available = 100
     _start(backend, session, user)
-    assert backend.runs._faults(session.session_id, None) == (None, False)  # spent by that run
+    assert _faults(_stored(backend, session), None) == (None, False)  # spent by that run
 
 
 def test_a_cancelled_run_settles_its_frozen_credits(backend: Backend) -> None:
@@ -79,6 +86,6 @@ def test_a_rules_faults_replace_the_sessions_and_leave_its_next_run_ones(
     _, session = _user_and_session(backend)
     scripted = StreamFaults(buffered=True)
     ruled = StreamFaults(cut_at_event=1)
-    backend.runs.script(session.session_id, scripted, once=True, shape=None)
-    assert backend.runs._faults(session.session_id, ruled) == (ruled, False)
-    assert backend.runs._faults(session.session_id, None) == (scripted, True)
+    backend.runs.script(session, scripted, once=True, shape=None)
+    assert _faults(_stored(backend, session), ruled) == (ruled, False)
+    assert _faults(_stored(backend, session), None) == (scripted, True)

@@ -255,10 +255,29 @@ async def test_a_rule_given_through_one_worker_fires_its_times_across_both(
     assert (await one.get("/__mock/scenarios")).json()["data"]["active"] == []
 
 
+async def test_a_session_fault_scripted_through_one_worker_plays_on_the_other(
+    per_worker: dict[int, httpx.AsyncClient],
+) -> None:
+    """Scripted faults are kept on the session record, in Redis: any worker plays them."""
+    one, two = per_worker.values()
+    made = await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-6"})
+    headers = auth(made.json()["data"]["token"])
+    session = await one.post(
+        "/api/tasks/me/with-session/nemo_agent", json={"task_name": "w"}, headers=headers
+    )
+    session_id = session.json()["data"]["session_id"]
+    fault = {"error_at_event": 0, "error_message": "scripted by worker one", "once": True}
+    scripted = await one.post(f"/__mock/sessions/{session_id}/faults", json=fault)
+    assert scripted.json()["code"] == 0, scripted.text
+    body = run_body(session_id, "hello, what can you do?")
+    async with two.stream("POST", "/run_sse", json=body, headers=headers) as stream:
+        said = b"".join([chunk async for chunk in stream.aiter_bytes()])
+    assert b"scripted by worker one" in said, said[:300]
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
-        ("POST", "/__mock/sessions/s-1/faults", {"silent_close": True}),
         ("POST", "/__mock/clock", {"advance": 30}),
         ("GET", "/__mock/journal", None),
     ],

@@ -133,9 +133,15 @@
   // -- the journal -----------------------------------------------------------------------------
 
   function virtualT(entry) {
-    // month-day and time of day on the virtual clock, to a tenth of a second (UTC)
+    // month-day and time of day on the virtual clock, to a tenth of a second (UTC); a phone
+    // shows the time only
     const iso = new Date(entry.virtual_start * 1000).toISOString();
-    return `${iso.slice(5, 10)} ${iso.slice(11, 21)}`;
+    const out = document.createDocumentFragment();
+    const day = document.createElement("span");
+    day.className = "day";
+    day.textContent = `${iso.slice(5, 10)} `;
+    out.append(day, iso.slice(11, 21));
+    return out;
   }
 
   function answer(entry) {

@@ -100,9 +100,21 @@ def test_every_named_scenario_is_listed_and_applies_to_one_client(page: Any, liv
     assert shown == [[s["name"], s["description"]] for s in listed]
     assert len(shown) == 27
 
-    for scenario in listed:
+    for scenario in listed:  # each one applies from the page, as the API knows it
         page.select_option("#scenario-name", scenario["name"])
         expect(page.locator("#scenario-description")).to_have_text(scenario["description"])
+        page.fill("#scenario-session", "ses_console")
+        page.click("#scenario-apply")
+        expect(page.locator("#result")).to_contain_text(f"applied {scenario['name']}:")
+        expect(page.locator("#result")).to_have_attribute("data-state", "ok")
+    active = live.http.get("/__mock/scenarios").json()["data"]["active"]
+    assert {r["name"] for r in active} == {s["name"] for s in listed}
+    assert all(r["match"]["session_id"] == "ses_console" for r in active)
+    expect(page.locator(ROWS).filter(has_text="POST /__mock/scenarios")).to_have_count(27)
+    page.click("#rules-remove-all")
+    expect(page.locator("#active-rules li")).to_have_count(0)
+    page.fill("#scenario-session", "")
+
     page.select_option("#scenario-name", "rate-limited")
     page.fill("#scenario-client", "c-console")
     page.click("#scenario-apply")
@@ -111,8 +123,8 @@ def test_every_named_scenario_is_listed_and_applies_to_one_client(page: Any, liv
     assert {r["name"] for r in active} == {"rate-limited"}
     assert all(r["match"]["client_id"] == "c-console" for r in active)
     applied = page.locator(ROWS).filter(has_text="POST /__mock/scenarios")
-    expect(applied).to_have_count(1)
-    applied.click()
+    expect(applied).to_have_count(28)
+    applied.first.click()
     expect(page.locator("#detail-json")).to_contain_text('"client_id": "c-console"')
 
     page.click("#rules-remove-all")

@@ -74,8 +74,11 @@ async def live_journal(request: Request, backend: Backend, body: dict[str, Any])
     async def events() -> AsyncIterator[dict[str, str]]:
         try:
             yield {"event": "clock", "data": _json(backend.clock.describe())}
-            for entry in journal.entries()[-SNAPSHOT:]:
-                yield {"event": "entry", "data": _json(entry.public())}
+            # written in a worker thread, as GET /__mock/journal is: hundreds of large entries
+            # must not hold up the server
+            recent = journal.entries()[-SNAPSHOT:]
+            for text in await anyio.to_thread.run_sync(lambda: [_json(e.public()) for e in recent]):
+                yield {"event": "entry", "data": text}
             while True:
                 owed = await subscriber.changes()
                 if owed.ended:

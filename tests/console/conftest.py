@@ -53,8 +53,10 @@ def _unavailable(why: str) -> None:
     pytest.skip(why)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for this module, stopped at its end: Playwright's sync API runs an event loop
+    in this thread while it is up, and the async tests that follow need the thread's loop."""
     if CHROMIUM is None:
         _unavailable("needs Chromium (apt-get install chromium; scripts/setup.sh does as root)")
     try:

@@ -244,7 +244,7 @@
     }
     if (entry.session_id && entry.session_id === $("timeline-session").value) scheduleTimeline();
     if (selected === entry.id) show(entry);
-    $("journal-count").textContent = `(${entries.size} shown)`;
+    $("journal-count").textContent = `(${entries.size} entries)`;
   }
 
   function clearJournal(why) {

@@ -160,6 +160,22 @@ def test_a_rule_a_token_and_a_reset_from_the_keyboard(page: Any, live: Live) -> 
     assert token not in page.locator("#journal").inner_text()
     assert token not in page.locator("#detail-json").inner_text()
 
+    token = live.http.post("/api/auth/anonymous-token", headers={"X-Client-Id": "c-k"})
+    bearer = {"Authorization": f"Bearer {token.json()['data']['token']}"}
+    created = live.http.post(
+        "/api/tasks/me/with-session/nemo_agent",
+        json={"task_name": "project", "language": "en"},
+        headers=bearer,
+    )
+    session = created.json()["data"]["session_id"]
+    page.fill("#faults-session", session)
+    page.fill("#faults-json", '{"cut_at_event": 1}')
+    page.focus("#faults-apply")
+    page.keyboard.press("Enter")
+    expect(page.locator("#result")).to_contain_text(f"the next run of {session}")
+    scripted = page.locator(ROWS).filter(has_text=f"POST /__mock/sessions/{session}/faults")
+    expect(scripted).to_have_count(1)
+
     page.focus("#reset")
     page.keyboard.press("Enter")
     expect(page.locator("#journal tbody")).to_contain_text("the journal was reset")

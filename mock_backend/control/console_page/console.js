@@ -434,6 +434,20 @@
         return `applied rule ${data.rules.join(", ")}`;
       });
     });
+    $("faults-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const session = $("faults-session").value.trim();
+      act("faults", async () => {
+        if (!session) throw new Error("give the session");
+        let faults;
+        try { faults = JSON.parse($("faults-json").value); } catch (error) {
+          throw new Error(`the faults are not JSON: ${error.message}`);
+        }
+        const body = { ...faults, once: $("faults-once").checked };
+        const data = await api("POST", `/__mock/sessions/${encodeURIComponent(session)}/faults`, body);
+        return `scripted faults for ${data.once ? "the next run" : "every run"} of ${data.session_id}`;
+      });
+    });
     $("rules-remove-all").addEventListener("click", () => act("remove all", async () => {
       const data = await api("DELETE", "/__mock/scenarios");
       await refreshScenarios();

@@ -100,8 +100,10 @@ class Backend:
         shutil.rmtree(self.data_dir / "uploads", ignore_errors=True)
 
     def end_streams(self) -> None:
-        """End every agent run now (server shutdown): their streams close, credits settle."""
+        """End every agent run now (server shutdown): their streams close, credits settle; and
+        the journal's live feeds, which would otherwise hold the stop as long as they can."""
         self.runs.cancel_all()
+        self.journal.end_feeds()
 
     def close(self) -> None:
         self.runs.cancel_all()

@@ -35,3 +35,15 @@ if ! command -v redis-server >/dev/null 2>&1; then
     echo "==> note: no redis-server here; the Redis state tests will skip (apt-get install redis-server)"
   fi
 fi
+# chromium for the console's browser tests (tests/console): Debian's package, driven by
+# Playwright (its wheel carries the driver; no browser is downloaded); installed when missing and
+# this runs as root; otherwise those tests skip and say so
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium (apt-get, as root) for the console's browser tests"
+    apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null \
+      || echo "setup: could not install chromium; the console's browser tests will skip" >&2
+  else
+    echo "==> note: no chromium here; the console's browser tests will skip (apt-get install chromium)"
+  fi
+fi

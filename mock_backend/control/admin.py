@@ -31,7 +31,7 @@ from ..state.clock import ClockError
 from .redact import redact_text
 from .scenarios import CATALOGUE
 
-__all__ = ["admin_routes"]
+__all__ = ["Endpoint", "admin_routes", "guarded"]
 
 NAMED_LOOPBACK = {"localhost", "testclient"}  # the second: Starlette's TestClient
 
@@ -52,7 +52,17 @@ def is_loopback(host: str) -> bool:
 Endpoint = Callable[[Request, Backend, dict[str, Any]], Awaitable[Any]]
 
 
-def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+def guarded(
+    fn: Endpoint, *, per_process: str | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """A control endpoint: refused unless `_authorize` lets the caller in, given the body as a
+    JSON object, answered in the envelope (or with the `Response` it returns). The console's
+    page and feed go through it too, so they are exactly as open as the rest of the API.
+
+    ``per_process`` says why the endpoint's effect would stay in the one process that answers:
+    with ``--workers`` N > 1 (web/workers.py) it is refused, rather than answered for one worker
+    as if for all."""
+
     async def endpoint(request: Request) -> Response:
         backend = backend_of(request)
         try:
@@ -66,11 +76,11 @@ def _guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
                 raise ApiError(422, f"body: {exc}", data={"field": "body"}) from None
             if not isinstance(body, dict):
                 raise ApiError(422, "body: a JSON object is expected", data={"field": "body"})
-            if backend.settings.workers > 1 and fn in PER_PROCESS:
+            if backend.settings.workers > 1 and per_process:
                 raise ApiError(
                     409,
                     f"{request.method} {request.url.path} would reach one of this server's "
-                    f"{backend.settings.workers} worker processes only: {PER_PROCESS[fn]}. "
+                    f"{backend.settings.workers} worker processes only: {per_process}. "
                     "Use rules (POST /__mock/scenarios: shared by every worker), or serve with "
                     "--workers 1",
                 )
@@ -116,17 +126,29 @@ async def get_clock(request: Request, backend: Backend, body: dict[str, Any]) ->
 
 
 async def move_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
-    seconds = body.get("advance")
+    """``{"advance": seconds}`` moves forward by that much; ``{"to": seconds}`` moves forward to
+    that virtual time (time never goes back: what happened stays in the past)."""
+    field = "to" if "to" in body and "advance" not in body else "advance"
+    seconds = body.get(field)
     if not isinstance(seconds, int | float) or isinstance(seconds, bool):
         raise ApiError(
             422,
-            'body.advance: seconds to move forward, as in {"advance": 30}',
-            data={"field": "body.advance"},
+            f'body.{field}: seconds, as in {{"advance": 30}} or {{"to": 1800000000}}',
+            data={"field": f"body.{field}"},
         )
+    if field == "to":
+        now = backend.clock.now()
+        if seconds < now:
+            raise ApiError(
+                422,
+                f"body.to: {seconds:g} is before the clock's {now:g}; it only moves forward",
+                data={"field": "body.to"},
+            )
+        seconds = seconds - now
     try:
         backend.clock.advance(float(seconds))
     except ClockError as exc:
-        raise ApiError(422, str(exc), data={"field": "body.advance"}) from None
+        raise ApiError(422, str(exc), data={"field": f"body.{field}"}) from None
     return backend.clock.describe()
 
 
@@ -268,12 +290,9 @@ async def list_namespaces(request: Request, backend: Backend, body: dict[str, An
     }
 
 
-# what stays in each process with --workers N (web/workers.py), so the control API refuses to
-# change or read it there rather than answer for one worker as if for all
-PER_PROCESS: dict[Endpoint, str] = {
-    move_clock: "the clock's manual moves are per process",
-    read_journal: "each process journals the requests it answers",
-}
+# what stays in each process with --workers N: refused there (see `guarded`)
+CLOCK_PER_PROCESS = "the clock's manual moves are per process"
+JOURNAL_PER_PROCESS = "each process journals the requests it answers"
 
 
 async def close_namespace(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
@@ -283,17 +302,23 @@ async def close_namespace(request: Request, backend: Backend, body: dict[str, An
 
 def admin_routes() -> list[Route]:
     return [
-        Route("/__mock/health", _guarded(health), methods=["GET"]),
-        Route("/__mock/namespaces", _guarded(list_namespaces), methods=["GET"]),
-        Route("/__mock/namespace", _guarded(close_namespace), methods=["DELETE"]),
-        Route("/__mock/reset", _guarded(reset), methods=["POST"]),
-        Route("/__mock/clock", _guarded(get_clock), methods=["GET"]),
-        Route("/__mock/clock", _guarded(move_clock), methods=["POST"]),
-        Route("/__mock/tokens", _guarded(mint_token), methods=["POST"]),
-        Route("/__mock/tokens/revoke", _guarded(revoke_token), methods=["POST"]),
-        Route("/__mock/sessions/{session_id}/faults", _guarded(session_faults), methods=["POST"]),
-        Route("/__mock/scenarios", _guarded(list_scenarios), methods=["GET"]),
-        Route("/__mock/scenarios", _guarded(add_scenario), methods=["POST"]),
-        Route("/__mock/scenarios", _guarded(remove_scenarios), methods=["DELETE"]),
-        Route("/__mock/journal", _guarded(read_journal), methods=["GET"]),
+        Route("/__mock/health", guarded(health), methods=["GET"]),
+        Route("/__mock/namespaces", guarded(list_namespaces), methods=["GET"]),
+        Route("/__mock/namespace", guarded(close_namespace), methods=["DELETE"]),
+        Route("/__mock/reset", guarded(reset), methods=["POST"]),
+        Route("/__mock/clock", guarded(get_clock), methods=["GET"]),
+        Route(
+            "/__mock/clock", guarded(move_clock, per_process=CLOCK_PER_PROCESS), methods=["POST"]
+        ),
+        Route("/__mock/tokens", guarded(mint_token), methods=["POST"]),
+        Route("/__mock/tokens/revoke", guarded(revoke_token), methods=["POST"]),
+        Route("/__mock/sessions/{session_id}/faults", guarded(session_faults), methods=["POST"]),
+        Route("/__mock/scenarios", guarded(list_scenarios), methods=["GET"]),
+        Route("/__mock/scenarios", guarded(add_scenario), methods=["POST"]),
+        Route("/__mock/scenarios", guarded(remove_scenarios), methods=["DELETE"]),
+        Route(
+            "/__mock/journal",
+            guarded(read_journal, per_process=JOURNAL_PER_PROCESS),
+            methods=["GET"],
+        ),
     ]

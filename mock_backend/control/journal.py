@@ -3,12 +3,19 @@
 Entries are recorded by `JournalMiddleware` around the whole app, so nothing a client does goes
 unseen, and are queried through ``GET /__mock/journal`` (by token fingerprint, user, client id,
 session, operation and virtual time). Rejected requests carry a near-miss: which field broke
-which rule of the contract. Tokens never enter the journal: they are replaced by fingerprints
-(`redact`) before an entry is stored.
+which rule of the contract. Tokens are kept out of everything read from it: an entry's raw
+bytes are redacted (`redact`) when it is read. Control calls that change something (a POST or
+DELETE under ``/__mock/``) are journaled too, with no operation, so every action taken on the
+mock shows next to what it changed; reads of the control API are not.
+
+A live reader (the console's feed) subscribes (`Journal.subscribe`): it is told which entries
+changed (started, answered, streamed an event, finished) and reads them itself; what it is owed
+is bounded (`subscribers`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections import deque
@@ -24,6 +31,7 @@ from ..openapi import json_text
 from ..openapi.json_text import JsonRejected
 from ..state.clock import Clock
 from .redact import fingerprint, redact
+from .subscribers import MAX_SUBSCRIBERS, Subscriber, TooManySubscribers
 
 __all__ = ["Entry", "Journal", "JournalMiddleware", "StreamEvent"]
 
@@ -174,6 +182,33 @@ class Journal:
         self._lock = threading.Lock()
         self.bytes = 0  # counted when entries finish (an open stream counts once it ends)
         self.dropped = 0  # entries let go to stay within max_bytes
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, limit: int = 1000) -> Subscriber:
+        """A live reader, told of changes in the running loop (`unsubscribe` it when done)."""
+        with self._lock:
+            if len(self._subscribers) >= MAX_SUBSCRIBERS:
+                raise TooManySubscribers(
+                    f"{MAX_SUBSCRIBERS} live readers already follow this journal; close one"
+                )
+            subscriber = Subscriber(asyncio.get_running_loop(), limit)
+            self._subscribers.append(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+    def end_feeds(self) -> None:
+        """Tell every live reader to end (the server is stopping)."""
+        for subscriber in self._subscribers[:]:
+            subscriber.end()
+
+    def changed(self, entry: Entry) -> None:
+        """Tell the live readers that ``entry`` changed (cheap when there are none)."""
+        for subscriber in self._subscribers[:]:
+            subscriber.touch(entry.id)
 
     def finished(self, entry: Entry) -> None:
         """Count a finished entry's bytes; drop the oldest entries while over the budget."""
@@ -189,6 +224,7 @@ class Journal:
             while self.bytes > self.max_bytes and len(self._entries) > 1:
                 self._let_go(self._entries.popleft())
                 self.dropped += 1
+        self.changed(entry)
 
     def _let_go(self, entry: Entry) -> None:
         self.bytes -= max(entry.size, 0)  # 0 for one still open: it was never counted
@@ -212,6 +248,7 @@ class Journal:
             if len(self._entries) == self.limit:  # maxlen drops the oldest: uncount it
                 self._let_go(self._entries[0])
             self._entries.append(entry)
+        self.changed(entry)
         return entry
 
     def clear(self) -> None:
@@ -221,6 +258,9 @@ class Journal:
             self._entries.clear()
             self._ids = itertools.count(1)
             self.bytes = self.dropped = 0
+            subscribers = self._subscribers[:]
+        for subscriber in subscribers:
+            subscriber.clear()
 
     def entries(self) -> list[Entry]:
         with self._lock:
@@ -293,7 +333,7 @@ class JournalMiddleware:
         root, path = scope.get("root_path", ""), scope["path"]
         if root and path.startswith(root):
             path = path[len(root) :]  # as routed: without a namespace's /__ns/NAME prefix
-        if path.startswith("/__mock/"):
+        if path.startswith("/__mock/") and scope["method"] in ("GET", "HEAD"):  # reads
             await self.app(scope, receive, send)
             return
         journal = self.journal_of(scope)
@@ -325,6 +365,7 @@ class JournalMiddleware:
             nonlocal sse, is_json
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
+                journal.changed(entry)
                 kind = b""
                 for key, value in message.get("headers", []):
                     if key == b"content-type":
@@ -343,6 +384,7 @@ class JournalMiddleware:
                             entry.beat(now)
                         else:
                             entry.event(now, event.data)
+                    journal.changed(entry)
                 elif is_json and len(response_body) < journal.body_bytes:
                     response_body.extend(chunk[: journal.body_bytes - len(response_body)])
             await send(message)

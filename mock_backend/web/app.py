@@ -240,8 +240,10 @@ def create_app(
         )
     app.router.routes.extend(cdn_routes())
     from ..control.admin import admin_routes
+    from ..control.console import console_routes
 
     app.router.routes.extend(admin_routes())
+    app.router.routes.extend(console_routes())
 
     async def contract(_: Request) -> Response:
         assert spec.path is not None

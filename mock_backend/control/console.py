@@ -1,0 +1,131 @@
+"""The console: one page under ``/__mock/ui`` to watch and steer the mock while reproducing an
+incident, its live journal feed, and a session's timeline picture.
+
+The page holds no logic of its own: every control on it is a call of the documented control
+API, and what it shows comes from the three routes here. All of them go through the control
+API's own guard (`admin.guarded`): loopback only, or the admin token, exactly like the rest.
+
+- ``GET /__mock/ui`` (and ``/__mock/ui/console.js``, ``/__mock/ui/console.css``): the page, from
+  package data (``console_page/``, hand-written); no build step, nothing fetched from elsewhere.
+- ``GET /__mock/journal/live``: Server-Sent Events, ``entry`` (an entry as ``GET
+  /__mock/journal`` shows it, tokens redacted, sent again each time it changes), ``cleared``
+  (a reset emptied the journal), ``dropped`` (the reader fell behind and missed changes: reload
+  the journal). It starts with the last `SNAPSHOT` entries.
+- ``GET /__mock/sessions/{session_id}/timeline.svg``: the compatibility report's timeline of
+  that session's entries (`timeline_svg`), drawn from the journal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+import anyio
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..backend import Backend
+from ..errors import ApiError
+from .admin import JOURNAL_PER_PROCESS, guarded
+from .subscribers import TooManySubscribers
+from .timeline_svg import timeline_svg
+
+__all__ = ["console_routes"]
+
+SNAPSHOT = 500  # entries a new reader is sent first; older ones stay in GET /__mock/journal
+COALESCE_SECONDS = 0.1  # changes are sent in batches at most this often: a stream's beats merge
+PING_SECONDS = 15  # a comment line now and then, so proxies keep an idle feed open
+_ASSETS = {
+    "": ("index.html", "text/html; charset=utf-8"),
+    "console.js": ("console.js", "text/javascript; charset=utf-8"),
+    "console.css": ("console.css", "text/css; charset=utf-8"),
+}
+# the page's own files only: no inline scripts, nothing from elsewhere, not framed by others
+_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+async def page(request: Request, backend: Backend, body: dict[str, Any]) -> Response:
+    name = request.path_params.get("asset", "")
+    if name not in _ASSETS:
+        raise ApiError(404, f"no console file {name!r}", data={"field": "path"})
+    filename, media_type = _ASSETS[name]
+    text = resources.files(__package__).joinpath("console_page", filename).read_bytes()
+    return Response(text, media_type=media_type, headers=_PAGE_HEADERS)
+
+
+async def live_journal(request: Request, backend: Backend, body: dict[str, Any]) -> Response:
+    journal = backend.journal
+    try:
+        subscriber = journal.subscribe()
+    except TooManySubscribers as exc:
+        raise ApiError(429, str(exc)) from None
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        try:
+            yield {"event": "clock", "data": _json(backend.clock.describe())}
+            # written in a worker thread, as GET /__mock/journal is: hundreds of large entries
+            # must not hold up the server
+            recent = journal.entries()[-SNAPSHOT:]
+            for text in await anyio.to_thread.run_sync(lambda: [_json(e.public()) for e in recent]):
+                yield {"event": "entry", "data": text}
+            while True:
+                owed = await subscriber.changes()
+                if owed.ended:
+                    return
+                if owed.cleared:
+                    yield {"event": "cleared", "data": _json(backend.clock.describe())}
+                if owed.dropped:
+                    yield {"event": "dropped", "data": _json({"changes": owed.dropped})}
+                for entry in journal.query(ids=owed.ids):
+                    yield {"event": "entry", "data": _json(entry.public())}
+                await anyio.sleep(COALESCE_SECONDS)  # wall time: it paces a screen, not a run
+        finally:
+            journal.unsubscribe(subscriber)
+
+    return EventSourceResponse(events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
+
+
+async def session_timeline(request: Request, backend: Backend, body: dict[str, Any]) -> Response:
+    session_id = request.path_params["session_id"]
+    entries = [e.public() for e in backend.journal.query(session_id=session_id)]
+    if not entries:
+        raise ApiError(
+            404,
+            f"the journal holds nothing of session {session_id}",
+            data={"field": "path.session_id"},
+        )
+    start = min(float(e["virtual_start"]) for e in entries)
+    svg = timeline_svg(entries, start)
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def console_routes() -> list[Route]:
+    return [
+        Route("/__mock/ui", guarded(page), methods=["GET"]),
+        Route("/__mock/ui/{asset}", guarded(page), methods=["GET"]),
+        Route(
+            "/__mock/journal/live",
+            guarded(live_journal, per_process=JOURNAL_PER_PROCESS),
+            methods=["GET"],
+        ),
+        Route(
+            "/__mock/sessions/{session_id}/timeline.svg",
+            guarded(session_timeline, per_process=JOURNAL_PER_PROCESS),
+            methods=["GET"],
+        ),
+    ]

@@ -19,7 +19,7 @@ __all__ = ["record", "replay"]
 def _run(app: Any, sock: socket.socket, log_level: str) -> None:
     import uvicorn
 
-    config = uvicorn.Config(app, log_level=log_level, lifespan="off")
+    config = uvicorn.Config(app, log_level=log_level, lifespan="on")
     redact_logs("uvicorn.access", "uvicorn.error", "nemo_mock")
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])

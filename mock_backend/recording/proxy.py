@@ -14,6 +14,7 @@ the control API of a mock upstream (``/__mock/…``) is forwarded but not record
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -74,11 +75,22 @@ class Recorder:
         self.spec = spec
         self.keys = SessionKeys()
         self.started = clock.now()
-        # no read timeout: a stream may be quiet as long as the upstream likes; the client
-        # that waits on it has its own timeouts, and the proxy must not add one it lacks
-        self.http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, read=None), follow_redirects=False
-        )
+        self._http = http
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            # no read timeout: a stream may be quiet as long as the upstream likes; the client
+            # that waits on it has its own timeouts, and the proxy must not add one it lacks
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(30.0, read=None), follow_redirects=False
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     def now(self) -> float:
         return round(self.clock.now() - self.started, 4)
@@ -265,7 +277,15 @@ def create_recorder(
     async def endpoint(request: Request) -> Response:
         return await recorder.handle(request)
 
-    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # the upstream connections belong to the server's event loop: closed with it
+        try:
+            yield
+        finally:
+            await recorder.aclose()
+
+    app = Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)], lifespan=lifespan)
     app.state.recorder = recorder
     app.state.started_wall = time.time()
     return app

@@ -1,6 +1,7 @@
-"""Servers for the recording tests: a real mock as the upstream (uvicorn on a free port, a scaled clock), the recording proxy in
-front of it sharing that clock (so recorded gaps are the mock's virtual seconds), and the
-reference client run as a user runs it: a subprocess with its own HOME.
+"""Servers for the recording tests: a real mock as the upstream (uvicorn on a free port, a
+scaled clock), the recording proxy in front of it sharing that clock (so recorded gaps are the
+mock's virtual seconds), and the reference client run as a user runs it: a subprocess with its
+own HOME.
 
 One recording is made per test module run (`recorded`): the main job in both directions and a
 generation chat (long enough for several heartbeats), each from a fresh client, with media
@@ -13,7 +14,6 @@ import hashlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,7 +100,7 @@ class Recorded:
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     root = tmp_path_factory.mktemp("recorded")
     song, clip = make_song(root / "song.mp3", 6.0), root / "clip.mp4"
     make_clip(clip, 6.0)
@@ -133,4 +133,4 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         for path in homes[name].rglob("*"):
             if path.is_file():
                 result.tokens |= set(pattern.findall(path.read_text("utf-8", "replace")))
-    yield result
+    return result

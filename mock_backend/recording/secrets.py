@@ -57,12 +57,17 @@ _URL = re.compile(r"https?://[^\s\"'<>]+")
 
 def _opaque(value: str) -> str:
     """A stand-in for a secret of no known shape (the same secret, the same stand-in)."""
-    if value.startswith("REDACTED"):
+    if _STAND_IN.match(value):
         return value
     return f"REDACTED{hashlib.sha256(value.encode()).hexdigest()[:6]}"
 
 
+_STAND_IN = re.compile(r"^(nmv_usr_|clm_)?REDACTED[0-9a-f]{6}$")
+
+
 def _secret_value(value: str) -> str:
+    if _STAND_IN.match(value):  # already replaced: redacting twice changes nothing
+        return value
     shaped = redact_text(value, placeholder)
     return shaped if shaped != value else _opaque(value)
 

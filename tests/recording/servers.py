@@ -3,7 +3,7 @@ scaled clock), the recording proxy in front of it sharing that clock (so recorde
 mock's virtual seconds), and the reference client run as a user runs it: a subprocess with its
 own HOME.
 
-One recording is made per test module run (`recorded`): the main job in both directions and a
+One recording is made per test session (`recorded`): the main job in both directions and a
 generation chat (long enough for several heartbeats), each from a fresh client, with media
 kept so the recording can be replayed to the same files.
 """
@@ -99,7 +99,7 @@ class Recorded:
     tokens: set[str] = field(default_factory=set)  # every token the clients held or printed
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     root = tmp_path_factory.mktemp("recorded")
     song, clip = make_song(root / "song.mp3", 6.0), root / "clip.mp4"

@@ -8,6 +8,7 @@ import gc
 import os
 import socket
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     record = sub.add_parser(
         "record",
         help="record a backend through a proxy",
-        description="A recording proxy: point a client at it instead of the backend. Every call "
-        "is forwarded to --upstream (uploads, downloads and /run_sse streamed through as they "
-        "come, each event's arrival time kept) and written to --out, one YAML file per session, "
-        "with bearer and claim tokens, cookies and secrets in URLs and JSON replaced before "
-        "anything reaches the disk. Media bodies are kept as sha256 and size unless "
-        "--keep-media. Then: `nemo-contract drift --recording DIR` and "
-        "`nemo-mock serve --replay DIR`.",
+        description=textwrap.fill(
+            "A recording proxy: point a client at it instead of the backend. Every call is "
+            "forwarded to --upstream (uploads, downloads and /run_sse streamed through as they "
+            "come, each event's arrival time kept) and written to --out, one YAML file per "
+            "session, with bearer and claim tokens, cookies and secrets in URLs and JSON "
+            "replaced before anything reaches the disk. Media bodies are kept as sha256 and "
+            "size unless --keep-media. Then: `nemo-contract drift --recording DIR` and "
+            "`nemo-mock serve --replay DIR`.",
+            width=88,
+            break_on_hyphens=False,
+        ),
         epilog="example:\n  nemo-mock record --upstream https://mega-api-prod.nemovideo.ai "
         "--out rec/ &\n  NEMO_API_URL=http://127.0.0.1:8010 nemo-client convert song.mp3 "
         "--out song.mp4",

@@ -74,7 +74,7 @@ class Recorder:
         self.clock = clock
         self.spec = spec
         self.keys = SessionKeys()
-        self.started = clock.now()
+        self.started: float | None = None  # the first call's start: its "at" is 0
         self._http = http
 
     @property
@@ -93,6 +93,8 @@ class Recorder:
             self._http = None
 
     def now(self) -> float:
+        if self.started is None:
+            self.started = self.clock.now()
         return round(self.clock.now() - self.started, 4)
 
     async def handle(self, request: Request) -> Response:

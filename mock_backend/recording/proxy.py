@@ -188,13 +188,10 @@ class Recorder:
             self._finish(exchange, session)
             mine = str(request.base_url).rstrip("/")
             rewritten = raw.replace(self.upstream.encode(), mine.encode())
-            return Response(rewritten, status_code=answer.status_code, headers=dict(headers))
+            return _passed_on(Response(rewritten, status_code=answer.status_code), headers)
         stream = content_type.startswith("text/event-stream")
-        return StreamingResponse(
-            self._relay(answer, exchange, session, stream=stream),
-            status_code=answer.status_code,
-            headers=dict(headers),
-        )
+        relay = self._relay(answer, exchange, session, stream=stream)
+        return _passed_on(StreamingResponse(relay, status_code=answer.status_code), headers)
 
     async def _relay(
         self, answer: httpx.Response, exchange: dict[str, Any], session: str | None, *, stream: bool
@@ -215,11 +212,15 @@ class Recorder:
                 if sink is not None:
                     sink.write(chunk)
                 yield chunk
+        except httpx.HTTPError as exc:
+            ending = f"upstream broke off: {type(exc).__name__}"  # the client sees a cut too
+            raise
         except BaseException:
             ending = "client left"  # the client disconnected: the proxy's task is cancelled
             raise
         finally:
-            await answer.aclose()
+            # kept before anything is awaited: an await in a cancelled task's finally is
+            # cancelled too, and the exchange would be lost with it
             response = exchange["response"]
             if parser is not None:
                 response["events"] = events
@@ -233,11 +234,18 @@ class Recorder:
                 else:
                     sink.abandon()
             self._finish(exchange, session)
+            await answer.aclose()
 
     def _finish(self, exchange: dict[str, Any], session: str | None) -> None:
         exchange["took"] = round(self.now() - float(exchange["at"]), 4)
         if session is not None:
             self.cassette.add(session, exchange)
+
+
+def _passed_on(response: Response, headers: list[tuple[str, str]]) -> Response:
+    """The upstream's headers on ``response``, repeated ones (two Set-Cookie) kept apart."""
+    response.raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    return response
 
 
 def _event(data: str, kind: str, event_id: str | None, at: float) -> dict[str, Any]:

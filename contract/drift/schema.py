@@ -67,8 +67,18 @@ def _path(prefix: str, error: ValidationError) -> str:
 
 
 def _leaf(error: ValidationError) -> ValidationError:
+    """The error that says what is wrong: inside a oneOf/anyOf, the branch the value came
+    closest to (fewest errors, then the deepest: a float ``data.total`` is a success answer
+    with one wrong field, not a business error whose ``code`` is wrong)."""
     while error.context:
-        error = best_match(error.context)
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        closest = min(
+            branches.values(),
+            key=lambda found: (len(found), -max(len(e.absolute_path) for e in found)),
+        )
+        error = best_match(closest)
     return error
 
 

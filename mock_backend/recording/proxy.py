@@ -104,7 +104,8 @@ class Recorder:
         operation = found[0].operation_id if found else None
         params = found[1] if found else {}
         content_type = request.headers.get("content-type")
-        declared = int(request.headers.get("content-length") or 0)
+        length = request.headers.get("content-length") or "0"
+        declared = int(length) if length.isdigit() else 0
         exchange: dict[str, Any] = {
             "seq": self.cassette.next_seq(),
             "at": self.now(),
@@ -137,9 +138,11 @@ class Recorder:
         kept = summarize_text(raw, content_type)
         parsed = kept.get("json") if kept else None
         session = self.keys.key(operation, params, parsed)
+        # the path as the client sent it (an escaped "/" stays escaped)
+        sent = request.scope.get("raw_path", path.encode()).decode("latin-1")
         upstream_request = self.http.build_request(
             request.method,
-            self.upstream + path + (f"?{query}" if query else ""),
+            self.upstream + sent + (f"?{query}" if query else ""),
             headers=[*_forwarded(request.headers), ("accept-encoding", "identity")],
             content=content,
         )
@@ -191,7 +194,10 @@ class Recorder:
             return _passed_on(Response(rewritten, status_code=answer.status_code), headers)
         stream = content_type.startswith("text/event-stream")
         relay = self._relay(answer, exchange, session, stream=stream)
-        return _passed_on(StreamingResponse(relay, status_code=answer.status_code), headers)
+        # passed on as raw as it came: an encoding the upstream chose despite "identity" stays
+        encoding = [("content-encoding", v) for v in answer.headers.get_list("content-encoding")]
+        streamed = StreamingResponse(relay, status_code=answer.status_code)
+        return _passed_on(streamed, headers + encoding)
 
     async def _relay(
         self, answer: httpx.Response, exchange: dict[str, Any], session: str | None, *, stream: bool

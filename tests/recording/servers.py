@@ -66,11 +66,17 @@ class Upstream:
             self.app.state.backend.close()
 
 
+def twin_settings(data: Path) -> Settings:
+    """A mock whose draws follow the order of token requests, not the client ids (new on each
+    run): two of them given the same jobs in the same order render the same bytes."""
+    return Settings(clock=f"scaled:{SCALE}", data_dir=data, draws="order")
+
+
 def record_through(
     out: Path, data: Path, *, settings: Settings | None = None, wrap: Any = None
 ) -> Upstream:
     """Start a mock (optionally wrapped by an ASGI middleware ``wrap``) and a recorder."""
-    app = create_app(settings or Settings(clock=f"scaled:{SCALE}", data_dir=data))
+    app = create_app(settings or twin_settings(data))
     server = LiveServer(wrap(app) if wrap else app).start()
     recorder_app = create_recorder(
         server.url,

@@ -13,9 +13,10 @@ import pytest
 from mock_backend.recording.cassette import load_recording
 from mock_backend.recording.replay import create_replayer
 from mock_backend.state.clock import Clock, parse_clock
+from mock_backend.web.app import create_app
 from mock_backend.web.server import LiveServer
 
-from .servers import SCALE, Recorded, run_client, sha256
+from .servers import SCALE, Recorded, run_client, sha256, twin_settings
 
 
 def _media_bodies(recorded: Recorded) -> list[dict[str, Any]]:
@@ -43,6 +44,24 @@ def test_the_main_jobs_run_through_the_recorder_unchanged(recorded: Recorded, jo
     hashes = {m["sha256"]: m for m in _media_bodies(recorded)}
     assert sha256(recorded.inputs[job]) in hashes
     assert hashes[sha256(output)]["size"] == output.stat().st_size
+
+
+def test_the_outputs_are_those_of_the_same_jobs_without_the_recorder(
+    recorded: Recorded, tmp_path: Path
+) -> None:
+    app = create_app(twin_settings(tmp_path / "data"))
+    try:
+        with LiveServer(app) as twin:
+            for job, args in recorded.jobs.items():  # in the recorded order: the same draws
+                mine = str(recorded.outputs[job]) if job in recorded.outputs else None
+                direct = [str(tmp_path / job) if a == mine else a for a in args]
+                done = run_client(twin.url, tmp_path / f"home-{job}", *direct)
+                assert done.returncode == 0, done.stdout + done.stderr
+                assert _lines(done.stdout) == _lines(recorded.runs[job].stdout)
+                if job in recorded.outputs:
+                    assert (tmp_path / job).read_bytes() == recorded.outputs[job].read_bytes()
+    finally:
+        app.state.backend.close()
 
 
 def test_the_recording_is_one_readable_file_per_session(recorded: Recorded) -> None:

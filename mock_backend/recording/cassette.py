@@ -6,9 +6,9 @@
     DIR/sessions/<key>.yaml     {session, exchanges: [...]}, in the order they started
     DIR/media/<sha256>          media bodies, only when recorded with --keep-media
 
-A session is a NemoVideo session (``ses_…``): the calls that name it in their path or body,
-and the render jobs submitted for it. Calls that belong to no session (tokens, credits, files
-fetched from a CDN address) go to ``sessions/_outside.yaml``. One exchange::
+A session is a NemoVideo session (``ses_…``): the call that created it, the calls that name it
+in their path or body, and the render jobs submitted for it. Calls that belong to no session
+(tokens, credits, files fetched from a CDN address) go to ``sessions/_outside.yaml``. One exchange::
 
     seq: 7                      # order of start across the whole recording
     at: 12.5                    # seconds on the recording clock since it started
@@ -72,6 +72,16 @@ class SessionKeys:
         if render is not None and render in self._renders:
             return self._renders[render]
         return OUTSIDE
+
+    @staticmethod
+    def opened(session: str, answer: Any) -> str:
+        """The session a call belongs to once answered: a new session's creation opens its
+        file (read alone, a session's file tells its story from the start)."""
+        data = answer.get("data") if isinstance(answer, dict) else None
+        created = data.get("session_id") if isinstance(data, dict) else None
+        if session == OUTSIDE and isinstance(created, str) and _SAFE.sub("", created):
+            return created
+        return session
 
 
 def _dump(value: Any) -> str:

@@ -188,6 +188,8 @@ class Recorder:
             body = summarize_text(raw, content_type)
             if body is not None:
                 exchange["response"]["body"] = body
+            if session is not None:
+                session = SessionKeys.opened(session, (body or {}).get("json"))
             self._finish(exchange, session)
             mine = str(request.base_url).rstrip("/")
             rewritten = raw.replace(self.upstream.encode(), mine.encode())

@@ -133,12 +133,29 @@ class Replayer:
             candidates = [
                 e for es in self.recording.sessions.values() for e in es if _key(e) == key
             ]
+        where = session
+        if not candidates and session == OUTSIDE:
+            # a call that opens a session (createSession) sits in the file of the session it
+            # opened: the n-th such call gets the n-th recorded one, whichever session
+            where = "*"
+            candidates = [
+                e for e in self.recording.exchanges() if _key(e) == key and self._opens(e)
+            ]
         if not candidates:
             return None
         with self._lock:
-            index = self.seen[(session, key)]
-            self.seen[(session, key)] += 1
+            index = self.seen[(where, key)]
+            self.seen[(where, key)] += 1
         return candidates[min(index, len(candidates) - 1)]
+
+    def _opens(self, exchange: dict[str, Any]) -> bool:
+        """A recorded call that names no session and no render, yet sits in a session's file:
+        the call that created that session."""
+        request = exchange["request"]
+        found = self.spec.match(request["method"], request["path"])
+        body = (request.get("body") or {}).get("json")
+        named = SessionKeys().key(exchange.get("operation"), {}, body) != OUTSIDE
+        return found is not None and not found[1] and not named
 
     def _swaps(
         self, exchange: dict[str, Any], params: dict[str, str], parsed: Any, base: str

@@ -58,6 +58,7 @@ class Behaviour:
     confidence: str  # why the count is or is not enough
     drift: bool
     refs: tuple[str, ...] = ()
+    measured: float | None = None  # the judged figure (a median gap, a share), when judged
 
 
 def _is_beat(data: str) -> bool:
@@ -125,6 +126,7 @@ def _heartbeats(runs: list[tuple[str, dict[str, Any]]], assumed: Assumptions) ->
         f"{CADENCE_TOLERANCE:.0%} off",
         off > CADENCE_TOLERANCE,
         tuple(dict.fromkeys(refs))[:5],
+        median,
     )
 
 
@@ -162,6 +164,7 @@ def _silent(runs: list[tuple[str, dict[str, Any]]], assumed: Assumptions) -> Beh
         "more silent closes than assumed is drift",
         low > assumed.silent_share,
         tuple(silent[:5]),
+        k / n,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -131,8 +132,6 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
         homes,
         jobs,
     )
-    import re
-
     pattern = re.compile(r"(?:nmv_usr_|clm_)[A-Za-z0-9]{6,}")
     for name, done in runs.items():
         result.tokens |= set(pattern.findall(done.stdout + done.stderr))

@@ -27,8 +27,10 @@ examples:
   nemo-contract client --manifest my-client.yaml --shard 2/3 --out reports/shard-2
   nemo-contract merge reports/shard-1 reports/shard-2 reports/shard-3 --out reports/all
   nemo-contract provider --base-url http://127.0.0.1:8000
+  nemo-contract drift --recording rec/ --out reports/drift
 
-exit codes: 0 every scenario passed; 1 a scenario failed or was not exercised; 2 usage error
+exit codes: 0 every scenario passed (drift: none found); 1 a scenario failed or was not
+exercised (drift: drift found); 2 usage error
 (for merge: also reports that do not make up one whole run).
 """
 
@@ -150,6 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["http200", "rest"],
         default="http200",
         help="the server's profile for business codes (default: http200)",
+    )
+    drift = sub.add_parser(
+        "drift",
+        help="judge a recording (nemo-mock record) against openapi.yaml and the mock",
+        description="Validate every recorded request, response and SSE event against "
+        "openapi.yaml (unknown and missing fields, changed types, undocumented statuses, "
+        "business codes and event kinds), and compare heartbeat cadence, silent closes, render "
+        "duration and polls with what the mock assumes, with counts and a confidence note. "
+        "Ids and timestamps are judged by the schemas only, never as drift. Writes drift.md "
+        "and drift-junit.xml; exit 1 on drift, 2 when the recording cannot be read.",
+    )
+    drift.add_argument(
+        "--recording", required=True, type=Path, metavar="DIR", help="a `nemo-mock record` folder"
+    )
+    drift.add_argument(
+        "--out", type=Path, default=Path("nemo-drift-report"), help="where the reports go"
     )
     return parser
 
@@ -289,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         return _client(args)
     if args.command == "merge":
         return _merge(args)
+    if args.command == "drift":
+        from .drift import run_drift
+
+        return run_drift(args.recording, args.out)
     from .provider import run_provider
 
     return run_provider(

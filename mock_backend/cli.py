@@ -7,8 +7,10 @@ import contextlib
 import gc
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ examples:
   nemo-mock serve --clock manual               # time moves only via POST /__mock/clock
   nemo-mock serve --error-status rest          # 1001→401, 1002→404, 2001→403, 4001→415, 4002→413
   nemo-mock serve --state redis://127.0.0.1:6379/0   # the records in Redis (see --state)
+  nemo-mock record --upstream https://mega-api-prod.nemovideo.ai --out rec/   # record a backend
+  nemo-mock serve --replay rec/ --clock scaled:100   # serve a recording back, 100x faster
 
 point a client at it:
   NEMO_API_URL=http://127.0.0.1:8000 nemo-client credits
@@ -173,6 +177,57 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML or JSON file: a list of scenario/rule requests as POST /__mock/scenarios takes",
     )
     serve.add_argument(
+        "--replay",
+        type=Path,
+        metavar="DIR",
+        help="serve a recording made by `nemo-mock record` instead of the mock: each call gets "
+        "the recorded answer of the same operation, in order within its session, and event "
+        "streams keep their recorded gaps on --clock; an unmatched call gets the error "
+        "envelope naming the nearest recorded exchange",
+    )
+    serve.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    record = sub.add_parser(
+        "record",
+        help="record a backend through a proxy",
+        description=textwrap.fill(
+            "A recording proxy: point a client at it instead of the backend. Every call is "
+            "forwarded to --upstream (uploads, downloads and /run_sse streamed through as they "
+            "come, each event's arrival time kept) and written to --out, one YAML file per "
+            "session, with bearer and claim tokens, cookies and secrets in URLs and JSON "
+            "replaced before anything reaches the disk. Media bodies are kept as sha256 and "
+            "size unless --keep-media. Then: `nemo-contract drift --recording DIR` and "
+            "`nemo-mock serve --replay DIR`.",
+            width=88,
+            break_on_hyphens=False,
+        ),
+        epilog="example:\n  nemo-mock record --upstream https://mega-api-prod.nemovideo.ai "
+        "--out rec/ &\n  NEMO_API_URL=http://127.0.0.1:8010 nemo-client convert song.mp3 "
+        "--out song.mp4",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    record.add_argument("--upstream", required=True, metavar="URL", help="the backend to record")
+    record.add_argument("--out", required=True, type=Path, metavar="DIR", help="where to write")
+    record.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    record.add_argument(
+        "--port", type=int, default=8010, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    record.add_argument(
+        "--keep-media",
+        action="store_true",
+        help="also keep media bodies (uploads, downloads) under DIR/media, so that a replay "
+        "can serve the files; by default only their sha256 and size are written",
+    )
+    record.add_argument(
+        "--clock",
+        default="real",
+        help="the upstream's clock, when it is a nemo-mock on scaled:N: times are then recorded "
+        "in its virtual seconds (default: %(default)s)",
+    )
+    record.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
     sub.add_parser(
@@ -256,10 +311,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{scenario.name:<{width}}  {scenario.description}")
         return 0
     try:
-        parse_clock(args.clock)
+        clock = parse_clock(args.clock)
     except ClockError as exc:
         print(f"nemo-mock: {exc}", file=sys.stderr)
         return 2
+    if args.command == "record":
+        from .recording.commands import record
+
+        return record(args, clock)
+    if args.replay is not None:
+        from .recording.commands import replay
+
+        return replay(args, clock)
     try:
         settings = settings_from(args)
     except (OSError, ValueError) as exc:
@@ -272,8 +335,6 @@ def main(argv: list[str] | None = None) -> int:
             "elsewhere)",
             file=sys.stderr,
         )
-    import socket
-
     import uvicorn
 
     from .web.app import create_app
@@ -324,33 +385,15 @@ def main(argv: list[str] | None = None) -> int:
     except ApiError as exc:
         print(f"nemo-mock: {exc.message}", file=sys.stderr)
         return 2
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created so, and without
-    # it every keep-alive response waits ~40 ms for the client's delayed ACK
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if args.workers > 1:  # a listening socket per worker on one port: see web/workers.py
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        print(
-            f"nemo-mock: cannot listen on {args.host}:{args.port} ({exc.strerror}); "
-            "pick another --port, or 0 for a free one",
-            file=sys.stderr,
-        )
+    sock = listen(args.host, args.port, reuse_port=args.workers > 1)
+    if sock is None:
         return 1
-    # listening before the URL is printed: a script that reads the line and connects at once
-    # was refused on a busy machine (uvicorn only listens once its start-up has run)
-    sock.listen(2048)
     port = sock.getsockname()[1]
     socks = [sock]
-    for _ in range(args.workers - 1):
-        more = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        more.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        more.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        more.bind((args.host, port))
-        more.listen(2048)
+    for _ in range(args.workers - 1):  # a listening socket per worker on one port: workers.py
+        more = listen(args.host, port, reuse_port=True)
+        if more is None:
+            return 1
         socks.append(more)
     host = f"[{args.host}]" if ":" in args.host else args.host
     active = f"; scenarios: {', '.join(args.scenario)}" if args.scenario else ""
@@ -380,6 +423,32 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     return 0
+
+
+def listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket | None:
+    """A listening socket, or None (and why, on stderr). ``reuse_port``: one of several
+    sockets on the port, one per worker (the kernel spreads connections over them)."""
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets created so, and without
+    # it every keep-alive response waits ~40 ms for the client's delayed ACK
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        print(
+            f"nemo-mock: cannot listen on {host}:{port} ({exc.strerror}); "
+            "pick another --port, or 0 for a free one",
+            file=sys.stderr,
+        )
+        return None
+    # listening before the URL is printed: a script that reads the line and connects at once
+    # was refused on a busy machine (uvicorn only listens once its start-up has run)
+    sock.listen(2048)
+    return sock
 
 
 if __name__ == "__main__":

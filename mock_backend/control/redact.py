@@ -10,11 +10,19 @@ import hashlib
 import logging
 import re
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import StreamCut
 
-__all__ = ["RedactingFilter", "fingerprint", "redact", "redact_logs", "redact_text"]
+__all__ = [
+    "RedactingFilter",
+    "fingerprint",
+    "placeholder",
+    "redact",
+    "redact_logs",
+    "redact_text",
+]
 
 # anywhere in a text, not only at a word boundary: a token after "%20", "_" or a letter is still
 # a token (over-redacting a look-alike is harmless; leaking a token is not)
@@ -26,8 +34,21 @@ def fingerprint(token: str) -> str:
     return f"{prefix}…{hashlib.sha256(token.encode()).hexdigest()[:6]}"
 
 
-def redact_text(text: str) -> str:
-    return _TOKEN.sub(lambda m: fingerprint(m.group(0)), text)
+def placeholder(token: str) -> str:
+    """A stand-in that still has a token's shape (``nmv_usr_REDACTED3f9a1c``): what a recording
+    keeps, so the contract's token pattern still holds and a replayed client can send it back.
+    The same token always gets the same stand-in; the token cannot be read back from it."""
+    prefix = "clm_" if token.startswith("clm_") else "nmv_usr_"
+    return f"{prefix}REDACTED{hashlib.sha256(token.encode()).hexdigest()[:6]}"
+
+
+def redact_text(text: str, replace: Callable[[str], str] = fingerprint) -> str:
+    def swap(found: re.Match[str]) -> str:
+        if found.group(2).startswith("REDACTED"):  # already a stand-in: redacting is idempotent
+            return found.group(0)
+        return replace(found.group(0))
+
+    return _TOKEN.sub(swap, text)
 
 
 def redact(value: Any) -> Any:

@@ -7,6 +7,7 @@ scopes, the SSE event schema) comes from `openapi.yaml` through this module.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -121,6 +122,29 @@ class Spec:
             body_schemas=body_schemas,
             body_required=body_required,
         )
+
+    def match(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
+        """The operation a request is for, and its path parameters; None outside the contract."""
+        for operation, pattern in self._patterns:
+            if operation.method == method.upper():
+                found = pattern.match(path)
+                if found:
+                    return operation, found.groupdict()
+        return None
+
+    @cached_property
+    def _patterns(self) -> list[tuple[Operation, re.Pattern[str]]]:
+        # literal paths first: /lambda/{id} must not take /lambda/{id}/cancel's requests
+        def regex(template: str) -> re.Pattern[str]:
+            parts = re.split(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", template)
+            body = "".join(
+                re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)"
+                for i, part in enumerate(parts)
+            )
+            return re.compile(f"^{body}$")
+
+        ordered = sorted(self.operations.values(), key=lambda op: op.path.count("{"))
+        return [(op, regex(op.path)) for op in ordered]
 
     def resolve(self, node: Any) -> Any:
         """Follow a local ``$ref`` (one level, repeatedly) to the node it names."""

@@ -25,6 +25,12 @@ def _raised_codes() -> list[tuple[str, int]]:
     for path in sorted(SOURCE.rglob("*.py")):
         if path.name == "admin.py":  # the control API: documented in the README, not a product
             continue
+        if path.parent.name == "recording":
+            # the recording proxy's and the replay's own answers (502: the upstream does not
+            # answer; 404: nothing recorded matches): tools around the product, documented in
+            # the README like the control API; what they relay is the upstream's, judged by
+            # `nemo-contract drift`
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if (

@@ -81,24 +81,40 @@ async def per_worker(served: str) -> AsyncIterator[dict[int, httpx.AsyncClient]]
             await client.aclose()
 
 
+async def sign_in(via: httpx.AsyncClient, client_id: str) -> dict[str, str]:
+    """An anonymous token's Authorization header, asked of ``via``'s worker."""
+    made = await via.post("/api/auth/anonymous-token", headers={"X-Client-Id": client_id})
+    assert made.json()["code"] == 0, made.text
+    return auth(made.json()["data"]["token"])
+
+
+async def new_session(via: httpx.AsyncClient, headers: dict[str, str], song: bytes | None) -> str:
+    """A session made through ``via``'s worker, with ``song`` uploaded into it if given."""
+    made = await via.post(
+        "/api/tasks/me/with-session/nemo_agent", json={"task_name": "w"}, headers=headers
+    )
+    session_id: str = made.json()["data"]["session_id"]
+    if song is not None:
+        files = [("files", ("song.mp3", song))]
+        uploaded = await via.post(
+            f"/api/upload-video/nemo_agent/me/{session_id}", files=files, headers=headers
+        )
+        assert uploaded.json()["code"] == 0, uploaded.text
+    return session_id
+
+
 async def test_both_workers_answer_and_see_what_the_other_made(
     per_worker: dict[int, httpx.AsyncClient], media: Media
 ) -> None:
     one, two = per_worker.values()
-    token = (await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-1"})).json()
-    token = token["data"]["token"]
-    session = await two.post(
-        "/api/tasks/me/with-session/nemo_agent", json={"task_name": "w"}, headers=auth(token)
-    )
-    session_id = session.json()["data"]["session_id"]
+    headers = await sign_in(one, "w-1")
+    session_id = await new_session(two, headers, None)
     files = [("files", ("song.mp3", media.song.read_bytes()))]
     uploaded = await one.post(
-        f"/api/upload-video/nemo_agent/me/{session_id}", files=files, headers=auth(token)
+        f"/api/upload-video/nemo_agent/me/{session_id}", files=files, headers=headers
     )
     assert uploaded.json()["code"] == 0, uploaded.text
-    state = (
-        await two.get(f"/api/state/nemo_agent/me/{session_id}/latest", headers=auth(token))
-    ).json()
+    state = (await two.get(f"/api/state/nemo_agent/me/{session_id}/latest", headers=headers)).json()
     assert [f["filename"] for f in state["data"]["state"]["video_infos"]] == ["song.mp3"]
     cdn_url = uploaded.json()["data"]["files"][0]["cdn_url"]
     fetched = await two.get(cdn_url)  # the file one worker stored, served by the other
@@ -109,20 +125,10 @@ async def test_thirty_runs_racing_for_100_credits_start_two_and_never_oversell(
     served: str, per_worker: dict[int, httpx.AsyncClient], media: Media
 ) -> None:
     one, two = per_worker.values()
-    token = (await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-2"})).json()
-    headers = auth(token["data"]["token"])
-    sessions = []
-    for n in range(30):  # made through both workers in turn
-        via = (one, two)[n % 2]
-        made = await via.post(
-            "/api/tasks/me/with-session/nemo_agent", json={"task_name": "r"}, headers=headers
-        )
-        session_id = made.json()["data"]["session_id"]
-        files = [("files", ("song.mp3", media.song.read_bytes()))]
-        await via.post(
-            f"/api/upload-video/nemo_agent/me/{session_id}", files=files, headers=headers
-        )
-        sessions.append(session_id)
+    headers = await sign_in(one, "w-2")
+    song = media.song.read_bytes()
+    # made through both workers in turn
+    sessions = [await new_session((one, two)[n % 2], headers, song) for n in range(30)]
 
     async def chat(session_id: str) -> Any:
         body = {
@@ -199,14 +205,8 @@ async def test_a_render_submitted_through_one_worker_finishes_for_the_other(
     """The encode runs in the worker that took the job; the record it updates is in Redis,
     so the other worker's polls see it progress and its download serves the file."""
     one, two = per_worker.values()
-    made = await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-4"})
-    headers = auth(made.json()["data"]["token"])
-    session = await one.post(
-        "/api/tasks/me/with-session/nemo_agent", json={"task_name": "w"}, headers=headers
-    )
-    session_id = session.json()["data"]["session_id"]
-    files = [("files", ("song.mp3", media.song.read_bytes()))]
-    await one.post(f"/api/upload-video/nemo_agent/me/{session_id}", files=files, headers=headers)
+    headers = await sign_in(one, "w-4")
+    session_id = await new_session(one, headers, media.song.read_bytes())
     async with one.stream(
         "POST", "/run_sse", json=run_body(session_id, WAVEFORM), headers=headers
     ) as stream:
@@ -238,8 +238,7 @@ async def test_a_rule_given_through_one_worker_fires_its_times_across_both(
     """Rules and their call counts live in Redis: ``times: 2`` is two calls in all, wherever
     they land, and the other worker lists the rule, then forgets it once used up."""
     one, two = per_worker.values()
-    made = await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-5"})
-    headers = auth(made.json()["data"]["token"])
+    headers = await sign_in(one, "w-5")
     rule = {"match": {"operation": "getCredits", "client_id": "w-5"}, "respond": {"code": 1001}}
     added = await one.post("/__mock/scenarios", json={"rule": rule, "times": 2})
     assert added.json()["code"] == 0, added.text
@@ -260,12 +259,8 @@ async def test_a_session_fault_scripted_through_one_worker_plays_on_the_other(
 ) -> None:
     """Scripted faults are kept on the session record, in Redis: any worker plays them."""
     one, two = per_worker.values()
-    made = await one.post("/api/auth/anonymous-token", headers={"X-Client-Id": "w-6"})
-    headers = auth(made.json()["data"]["token"])
-    session = await one.post(
-        "/api/tasks/me/with-session/nemo_agent", json={"task_name": "w"}, headers=headers
-    )
-    session_id = session.json()["data"]["session_id"]
+    headers = await sign_in(one, "w-6")
+    session_id = await new_session(one, headers, None)
     fault = {"error_at_event": 0, "error_message": "scripted by worker one", "once": True}
     scripted = await one.post(f"/__mock/sessions/{session_id}/faults", json=fault)
     assert scripted.json()["code"] == 0, scripted.text

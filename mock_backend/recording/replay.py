@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+from sse_starlette import ServerSentEvent
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
@@ -190,7 +191,7 @@ class Replayer:
         body = response.get("body") or {}
         if "events" in response:
             return StreamingResponse(
-                self._stream(response, swaps),
+                self._stream(response),
                 status_code=status,
                 headers=headers,
                 media_type=kind or "text/event-stream",
@@ -215,9 +216,7 @@ class Replayer:
             return FileResponse(file, status_code=status, headers=headers, media_type=kind)
         return Response(b"", status_code=status, headers=headers, media_type=kind)
 
-    async def _stream(
-        self, response: dict[str, Any], swaps: list[tuple[str, str]]
-    ) -> AsyncIterator[bytes]:
+    async def _stream(self, response: dict[str, Any]) -> AsyncIterator[bytes]:
         """The recorded events, each after its recorded gap on the clock, then the close."""
         last = 0.0
         for event in response["events"]:
@@ -225,7 +224,7 @@ class Replayer:
             if at > last:
                 await self.clock.sleep(at - last)
                 last = at
-            yield _frame(event, swaps)
+            yield _frame(event)
         closed = float(response.get("closed_at", last))
         if closed > last:
             await self.clock.sleep(closed - last)
@@ -237,14 +236,14 @@ def _swapped(text: str, swaps: list[tuple[str, str]]) -> str:
     return text
 
 
-def _frame(event: dict[str, Any], swaps: list[tuple[str, str]]) -> bytes:
-    lines = []
-    if event.get("event"):
-        lines.append(f"event: {event['event']}")
-    if event.get("id") is not None:
-        lines.append(f"id: {event['id']}")
-    lines += [f"data: {line}" if line else "data:" for line in str(event["data"]).split("\n")]
-    return ("\n".join(lines) + "\n\n").encode() if lines else b""
+def _frame(event: dict[str, Any]) -> bytes:
+    """One recorded event, framed as the mock frames its own (sse-starlette's encoding)."""
+    return ServerSentEvent(
+        data=str(event["data"]),
+        event=event.get("event") or None,
+        id=None if event.get("id") is None else str(event["id"]),
+        sep="\n",
+    ).encode()
 
 
 def create_replayer(recording: Recording, *, clock: Clock | None = None) -> Starlette:

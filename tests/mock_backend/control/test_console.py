@@ -12,6 +12,7 @@ import anyio
 import httpx
 import pytest
 
+from mock_backend.agent.sse_frames import SseParser
 from mock_backend.control.subscribers import MAX_SUBSCRIBERS, Subscriber
 from mock_backend.control.timeline_svg import timeline_svg
 
@@ -31,27 +32,18 @@ READ_IDS = ["page", "js", "css", "feed", "timeline"]
 
 class Feed:
     """The Server-Sent Events of a live-journal response, as (event, parsed data), read on
-    demand; ``events`` holds all read so far."""
+    demand through the project's one SSE parser; ``events`` holds all read so far."""
 
     def __init__(self, response: httpx.Response) -> None:
-        self.lines = response.aiter_lines()
+        self.chunks = response.aiter_bytes()
+        self.parser = SseParser()
         self.events: list[tuple[str, Any]] = []
 
     async def until(self, done: Any, *, wall: float = 10.0) -> list[tuple[str, Any]]:
-        name, data = "message", []
         with anyio.fail_after(wall):
             while not done(self.events):
-                line = await anext(self.lines)
-                if line.startswith(":"):
-                    continue
-                if line == "":
-                    if data:
-                        self.events.append((name, json.loads("\n".join(data))))
-                    name, data = "message", []
-                elif line.startswith("event:"):
-                    name = line.partition(":")[2].strip()
-                elif line.startswith("data:"):
-                    data.append(line.partition(":")[2].removeprefix(" "))
+                for event in self.parser.feed(await anext(self.chunks)):
+                    self.events.append((event.event, json.loads(event.data)))
         return self.events
 
 

@@ -31,7 +31,15 @@ from ..state.clock import ClockError
 from .redact import redact_text
 from .scenarios import CATALOGUE
 
-__all__ = ["Endpoint", "admin_routes", "guarded"]
+__all__ = [
+    "ADMIN_COOKIE",
+    "CLOCK_PER_PROCESS",
+    "JOURNAL_PER_PROCESS",
+    "Endpoint",
+    "admin_routes",
+    "authorized",
+    "guarded",
+]
 
 NAMED_LOOPBACK = {"localhost", "testclient"}  # the second: Starlette's TestClient
 
@@ -94,10 +102,25 @@ def guarded(
     return endpoint
 
 
+ADMIN_COOKIE = "nemo_mock_admin"  # set by the console's sign-in (console.py), HttpOnly
+
+
+def authorized(request: Request, backend: Backend) -> bool:
+    """Whether the caller may use the control API (`_authorize` without the why)."""
+    try:
+        _authorize(request, backend)
+    except ApiError:
+        return False
+    return True
+
+
 def _authorize(request: Request, backend: Backend) -> None:
     expected = backend.settings.admin_token
     if expected:
-        given = request.headers.get("x-mock-admin-token", "")
+        # the header, or the console's cookie (SameSite=Strict: no other site's page sends it)
+        given = request.headers.get("x-mock-admin-token", "") or request.cookies.get(
+            ADMIN_COOKIE, ""
+        )
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise ApiError(
                 403 if given else 401,

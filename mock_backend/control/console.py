@@ -7,6 +7,10 @@ API's own guard (`admin.guarded`): loopback only, or the admin token, exactly li
 
 - ``GET /__mock/ui`` (and ``/__mock/ui/console.js``, ``/__mock/ui/console.css``): the page, from
   package data (``console_page/``, hand-written); no build step, nothing fetched from elsewhere.
+- ``GET /__mock/ui/login``, ``POST /__mock/ui/login``: on a mock started with an admin token,
+  a browser cannot add the ``X-Mock-Admin-Token`` header, so ``GET /__mock/ui`` without it
+  sends the browser to a sign-in form; the right token sets an HttpOnly, SameSite=Strict
+  cookie that the control API takes as the header (a wrong one: 403, as the API answers).
 - ``GET /__mock/journal/live``: Server-Sent Events, ``entry`` (an entry as ``GET
   /__mock/journal`` shows it, tokens redacted, sent again each time it changes), ``cleared``
   (a reset emptied the journal), ``dropped`` (the reader fell behind and missed changes: reload
@@ -17,20 +21,25 @@ API's own guard (`admin.guarded`): loopback only, or the admin token, exactly li
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import AsyncIterator
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qs
 
 import anyio
 from sse_starlette import EventSourceResponse
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..backend import Backend
 from ..errors import ApiError
-from .admin import JOURNAL_PER_PROCESS, guarded
+from ..namespaces import backend_of
+from ..openapi.envelope import error_response
+from ..openapi.limits import read_body
+from .admin import ADMIN_COOKIE, JOURNAL_PER_PROCESS, authorized, guarded
 from .subscribers import TooManySubscribers
 from .timeline_svg import timeline_svg
 
@@ -62,6 +71,38 @@ async def page(request: Request, backend: Backend, body: dict[str, Any]) -> Resp
     filename, media_type = _ASSETS[name]
     text = resources.files(__package__).joinpath("console_page", filename).read_bytes()
     return Response(text, media_type=media_type, headers=_PAGE_HEADERS)
+
+
+async def ui(request: Request) -> Response:
+    """The page, or, for a browser without the admin token, the way to sign in."""
+    backend = backend_of(request)
+    asked = "x-mock-admin-token" not in request.headers  # a browser: it cannot send one
+    if backend.settings.admin_token and asked and not authorized(request, backend):
+        return RedirectResponse("ui/login", status_code=303)
+    return await _page(request)
+
+
+async def login_form(request: Request) -> Response:
+    """The sign-in form: no data of the mock, so open to anyone who can reach the port."""
+    text = resources.files(__package__).joinpath("console_page", "login.html").read_bytes()
+    return Response(text, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+
+async def login(request: Request) -> Response:
+    """The form's token, checked as the control API checks its header, kept in a cookie."""
+    backend = backend_of(request)
+    expected = backend.settings.admin_token
+    raw = await read_body(request, backend.limits.json_body_bytes)
+    given = parse_qs(raw.decode("utf-8", "replace")).get("token", [""])[0]
+    if not expected:
+        error = ApiError(422, "this mock has no admin token: open /__mock/ui from loopback")
+        return error_response(error, backend.control_profile)
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        error = ApiError(403, "that is not the admin token the server was started with")
+        return error_response(error, backend.control_profile)
+    response = RedirectResponse("../ui", status_code=303)
+    response.set_cookie(ADMIN_COOKIE, expected, httponly=True, samesite="strict", path="/")
+    return response
 
 
 async def live_journal(request: Request, backend: Backend, body: dict[str, Any]) -> Response:
@@ -114,9 +155,14 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+_page = guarded(page)
+
+
 def console_routes() -> list[Route]:
     return [
-        Route("/__mock/ui", guarded(page), methods=["GET"]),
+        Route("/__mock/ui", ui, methods=["GET"]),
+        Route("/__mock/ui/login", login_form, methods=["GET"]),
+        Route("/__mock/ui/login", login, methods=["POST"]),
         Route("/__mock/ui/{asset}", guarded(page), methods=["GET"]),
         Route(
             "/__mock/journal/live",

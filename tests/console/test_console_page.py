@@ -215,3 +215,30 @@ def test_the_page_opened_in_a_namespace_drives_that_namespace(browser: Any, live
         expect(tab.locator("#detail-json")).to_contain_text('"client_id": "inside"')
     finally:
         context.close()
+
+
+def test_a_mock_with_an_admin_token_asks_the_browser_to_sign_in(browser: Any) -> None:
+    """A browser cannot send X-Mock-Admin-Token: it is sent to a sign-in form, and the right
+    token opens the console (kept in an HttpOnly cookie, never in the page or the address)."""
+    from mock_backend.settings import Settings
+    from mock_backend.web.app import create_app
+    from mock_backend.web.server import LiveServer
+
+    app = create_app(Settings(clock="manual", admin_token="s3cret-admin"))
+    with LiveServer(app) as server:
+        context = browser.new_context(viewport=DESKTOP)
+        try:
+            tab = context.new_page()
+            tab.goto(f"{server.url}/__mock/ui")
+            expect(tab.locator("#token")).to_be_visible()
+            assert tab.url.endswith("/__mock/ui/login")
+            tab.fill("#token", "s3cret-admin")
+            tab.press("#token", "Enter")
+            expect(tab.locator("#feed-status[data-state=live]")).to_be_attached()
+            assert "s3cret" not in tab.url
+            assert "s3cret" not in tab.content()
+            cookie = next(c for c in context.cookies() if c["name"] == "nemo_mock_admin")
+            assert cookie["httpOnly"]
+            assert cookie["sameSite"] == "Strict"
+        finally:
+            context.close()

@@ -89,7 +89,39 @@ async def test_an_admin_token_guards_the_console(
     open_twin: OpenTwin, url: str, headers: dict[str, str], status: int
 ) -> None:
     async with open_twin(admin_token="s3cret", address="203.0.113.9") as twin:
-        assert_error(await twin.client.get(url, headers=headers), status)
+        answer = await twin.client.get(url, headers=headers)
+        if url == "/__mock/ui" and not headers:  # a browser: sent to sign in, shown nothing
+            assert answer.status_code == 303
+            assert answer.headers["location"] == "ui/login"
+        else:
+            assert_error(answer, status)
+
+
+async def test_a_browser_signs_in_with_the_admin_token_into_an_httponly_cookie(
+    open_twin: OpenTwin,
+) -> None:
+    """A browser cannot add X-Mock-Admin-Token: the sign-in form takes the token once and a
+    SameSite=Strict, HttpOnly cookie stands for the header from then on."""
+    async with open_twin(admin_token="s3cret", address="203.0.113.9") as twin:
+        form = await twin.client.get("/__mock/ui/login")
+        assert form.status_code == 200
+        assert '<form method="post" action="login">' in form.text
+        wrong = await twin.client.post("/__mock/ui/login", data={"token": "guess"})
+        assert_error(wrong, 403)
+        assert "set-cookie" not in wrong.headers
+        signed = await twin.client.post("/__mock/ui/login", data={"token": "s3cret"})
+        assert signed.status_code == 303
+        assert signed.headers["location"] == "../ui"
+        cookie = signed.headers["set-cookie"]
+        for attribute in ("HttpOnly", "SameSite=strict", "Path=/"):
+            assert attribute.lower() in cookie.lower(), cookie
+        page = await twin.client.get("/__mock/ui")  # the client keeps the cookie, as a browser
+        assert page.status_code == 200
+        assert "s3cret" not in page.text
+        clock = await twin.client.get("/__mock/clock")
+        assert clock.json()["code"] == 0, "the cookie stands for the header in the control API"
+        twin.client.cookies.clear()
+        assert_error(await twin.client.get("/__mock/clock"), 401)
 
 
 async def test_with_the_admin_token_the_page_answers_off_loopback(open_twin: OpenTwin) -> None:

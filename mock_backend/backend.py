@@ -15,6 +15,7 @@ from typing import Any
 from .agent.runs import Runs
 from .control.journal import Journal
 from .control.scenarios import ScenarioBook, SharedScenarioBook
+from .control.shared_journal import SharedJournal
 from .openapi.envelope import StatusProfile
 from .openapi.limits import Limits
 from .openapi.spec import Spec, load_spec
@@ -63,11 +64,16 @@ class Backend:
             self.data_dir / "renders",
             wait_seconds=self.limits.file_wait_seconds,
         )
-        self.journal = Journal(
-            self.clock,
-            limit=settings.journal_limit,
-            max_bytes=self.limits.journal_bytes,
-            body_bytes=self.limits.journal_body_bytes,
+        journal_options: dict[str, Any] = {
+            "limit": settings.journal_limit,
+            "max_bytes": self.limits.journal_bytes,
+            "body_bytes": self.limits.journal_body_bytes,
+        }
+        # processes sharing the store (--workers) share the journal's finished entries too
+        self.journal: Journal = (
+            SharedJournal(self.clock, self.store, **journal_options)
+            if self.store.shared
+            else Journal(self.clock, **journal_options)
         )
         operations = set(self.spec.operations)
         # rules live with the records when several processes may share them (Redis)

@@ -88,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="where users, credits, tokens, rate limits, sessions, uploads' records and renders "
         "live: in this process (default), or in a Redis server, under keys nemo:default:*, "
         "where the credits are frozen and settled atomically (Lua) and ids are counted "
-        "(processes sharing it never mint the same id), emptied at start. Rules, the journal, "
-        "the clock, the draws of agent runs and the files stay in this process either way",
+        "(processes sharing it never mint the same id), and the rules and journal are kept; "
+        "emptied at start. The clock, the draws of agent runs and the files stay in this "
+        "process (files: --data-dir)",
     )
     serve.add_argument(
         "--workers",
@@ -97,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="server processes sharing the port (default: %(default)s). More than one needs "
-        "--state redis://... (their shared state: records, credits, rules) and a real or scaled "
-        "clock; the control API refuses what would reach one process only (moving the clock, "
-        "reading the journal)",
+        "--state redis://... (their shared state: records, credits, rules, journal) and a real "
+        "or scaled clock; the control API refuses what would reach one process only (moving "
+        "the clock, the journal's live feed)",
     )
     serve.add_argument(
         "--max-namespaces",

@@ -40,6 +40,7 @@ from ..namespaces import backend_of
 from ..openapi.envelope import error_response
 from ..openapi.limits import read_body
 from .admin import ADMIN_COOKIE, JOURNAL_PER_PROCESS, authorized, guarded
+from .shared_journal import SharedJournal
 from .subscribers import TooManySubscribers
 from .timeline_svg import timeline_svg
 
@@ -139,7 +140,12 @@ async def live_journal(request: Request, backend: Backend, body: dict[str, Any])
 
 async def session_timeline(request: Request, backend: Backend, body: dict[str, Any]) -> Response:
     session_id = request.path_params["session_id"]
-    entries = [e.public() for e in backend.journal.query(session_id=session_id)]
+    journal = backend.journal
+    entries = (
+        journal.shared_entries(session_id=session_id)  # every worker's, with --workers
+        if isinstance(journal, SharedJournal)
+        else [e.public() for e in journal.query(session_id=session_id)]
+    )
     if not entries:
         raise ApiError(
             404,
@@ -171,7 +177,7 @@ def console_routes() -> list[Route]:
         ),
         Route(
             "/__mock/sessions/{session_id}/timeline.svg",
-            guarded(session_timeline, per_process=JOURNAL_PER_PROCESS),
+            guarded(session_timeline),
             methods=["GET"],
         ),
     ]

@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -178,7 +178,7 @@ class Journal:
         self.max_bytes = max_bytes
         self.body_bytes = body_bytes
         self._entries: deque[Entry] = deque(maxlen=limit)
-        self._ids = itertools.count(1)
+        self._ids: Iterator[int] = itertools.count(1)
         self._lock = threading.Lock()
         self.bytes = 0  # counted when entries finish (an open stream counts once it ends)
         self.dropped = 0  # entries let go to stay within max_bytes

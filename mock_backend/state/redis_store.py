@@ -20,6 +20,8 @@ back (the contract in store.py). The keys, after the prefix:
 ``rules``              list    the rules (JSON, each with its id), in the order added
 ``rules:version``      string  bumped by every change of ``rules`` (INCR)
 ``rule:{id}``          hash    ``seen``, ``fired``: the rule's calls, counted by `FIRE_RULE`
+``journal``            list    finished journal entries (JSON, as the control API shows them)
+``journal:bytes``      string  their JSON bytes in all (`APPEND_JOURNAL` keeps within budget)
 =====================  ======  ===============================================================
 
 Credits change only in Lua scripts (`FREEZE`, `SETTLE`): Redis runs a script alone, so a
@@ -115,6 +117,23 @@ return removed
 """
 
 
+# KEYS[1] the journal list, KEYS[2] its byte count; ARGV[1] the entry's JSON, ARGV[2] the most
+# entries, ARGV[3] the most bytes. The oldest go while over either (the newest always stays).
+APPEND_JOURNAL = """
+redis.call('RPUSH', KEYS[1], ARGV[1])
+local total = redis.call('INCRBY', KEYS[2], string.len(ARGV[1]))
+local n = redis.call('LLEN', KEYS[1])
+local dropped = 0
+while n > 1 and (n > tonumber(ARGV[2]) or total > tonumber(ARGV[3])) do
+  local oldest = redis.call('LPOP', KEYS[1])
+  total = redis.call('INCRBY', KEYS[2], -string.len(oldest))
+  n = n - 1
+  dropped = dropped + 1
+end
+return dropped
+"""
+
+
 class RedisStore:
     """`Store` on a Redis server at ``url`` (``redis://HOST:PORT/DB``), under ``nemo:{namespace}:``.
 
@@ -139,6 +158,7 @@ class RedisStore:
         self._put_token = self._redis.register_script(PUT_TOKEN)
         self._fire_rule = self._redis.register_script(FIRE_RULE)
         self._remove_rules = self._redis.register_script(REMOVE_RULES)
+        self._append_journal = self._redis.register_script(APPEND_JOURNAL)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -297,6 +317,16 @@ class RedisStore:
     def rule_counts(self, rule_id: str) -> tuple[int, int]:
         found: list[str | None] = self._redis.hmget(self._key("rule", rule_id), ["seen", "fired"])  # type: ignore[assignment]
         return int(found[0] or 0), int(found[1] or 0)
+
+    # -- the journal -------------------------------------------------------------------------
+    def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
+        keys = [self._key("journal"), self._key("journal", "bytes")]
+        text = json.dumps(entry, separators=(",", ":"))
+        return int(self._append_journal(keys=keys, args=[text, limit, max_bytes]))
+
+    def journal(self) -> list[dict[str, Any]]:
+        raws: list[str] = self._redis.lrange(self._key("journal"), 0, -1)  # type: ignore[assignment]
+        return [json.loads(raw) for raw in raws]
 
     def next_count(self, name: str) -> int:
         # HINCRBY is atomic: two workers asking at once get two numbers

@@ -19,6 +19,7 @@ redis_store.py) can replace `MemoryStore` without touching them. The contract:
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -197,6 +198,17 @@ class Store(Protocol):
         """(calls that matched, times fired) of a rule."""
         ...
 
+    # -- the journal of processes sharing the store (control/shared_journal.py)
+    def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
+        """Keep a finished journal entry (as the control API shows it): the newest ``limit``
+        entries and no more than ``max_bytes`` of their JSON (always the newest one). How many
+        of the oldest were let go for it."""
+        ...
+
+    def journal(self) -> list[dict[str, Any]]:
+        """The kept journal entries, oldest first."""
+        ...
+
     def counts(self) -> dict[str, int]: ...
     def clear(self) -> None: ...
     def namespace(self, name: str) -> Store:
@@ -239,6 +251,8 @@ class MemoryStore:
         self._rules: list[dict[str, Any]] = []
         self._rules_version = getattr(self, "_rules_version", 0) + 1  # changes on every clear
         self._rule_counts: dict[str, tuple[int, int]] = {}
+        self._journal: list[tuple[int, dict[str, Any]]] = []  # (JSON bytes, entry)
+        self._journal_bytes = 0
 
     def get_user(self, user_id: str) -> UserRecord | None:
         with self._credits:  # a copy never catches a freeze half done
@@ -350,6 +364,23 @@ class MemoryStore:
 
     def rule_counts(self, rule_id: str) -> tuple[int, int]:
         return self._rule_counts.get(rule_id, (0, 0))
+
+    def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
+        size = len(json.dumps(entry, separators=(",", ":")).encode())
+        with self._credits:
+            self._journal.append((size, copy.deepcopy(entry)))
+            self._journal_bytes += size
+            dropped = 0
+            while len(self._journal) > 1 and (
+                len(self._journal) > limit or self._journal_bytes > max_bytes
+            ):
+                self._journal_bytes -= self._journal.pop(0)[0]
+                dropped += 1
+            return dropped
+
+    def journal(self) -> list[dict[str, Any]]:
+        with self._credits:
+            return copy.deepcopy([entry for _, entry in self._journal])
 
     def namespace(self, name: str) -> MemoryStore:
         return MemoryStore(copies=self._copy is not _same)

@@ -11,11 +11,13 @@ refused while the workers start.
 
 What they must agree on lives in Redis (``--state redis://…``, required): records, credits
 (frozen and settled by Lua, never oversold), id counts, the rules with their call counts
-(`SharedScenarioBook`) and the scripted session faults. Their clocks read alike: the parent
+(`SharedScenarioBook`), the scripted session faults and the journal's finished entries
+(`SharedJournal`). Their clocks read alike: the parent
 fixes the clock's epoch and the wall time it read it at (`Settings.clock_started_at`).
 
 Still in each process, and so refused by the control API when ``workers > 1`` (see
-control/admin.py ``PER_PROCESS``): moving the clock, reading the journal.
+control/admin.py ``guarded(per_process=...)``): moving a manual clock, following the journal
+live.
 
 A worker that dies ends the whole server (the others are stopped and the exit status is 1):
 half a mock answering is worse than none. Ctrl-C or SIGTERM stops every worker gracefully.

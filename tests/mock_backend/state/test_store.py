@@ -425,3 +425,14 @@ def test_fired_rules_are_counted_once_under_contention(store: Store) -> None:
     with ThreadPoolExecutor(8) as pool:
         fired = list(pool.map(lambda _: store.fire_rule("ten", None, 10), range(100)))
     assert sorted(f for f in fired if f is not None) == list(range(1, 11))
+
+
+def test_the_shared_journal_keeps_the_newest_within_its_count_and_bytes(store: Store) -> None:
+    entry = {"id": 0, "path": "/x" * 50}  # about 120 bytes of JSON each
+    dropped = [store.append_journal({**entry, "id": n}, limit=5, max_bytes=10**6) for n in range(8)]
+    assert [e["id"] for e in store.journal()] == [3, 4, 5, 6, 7]
+    assert dropped == [0, 0, 0, 0, 0, 1, 1, 1]
+    store.append_journal({**entry, "id": 8, "big": "b" * 1000}, limit=5, max_bytes=500)
+    assert [e["id"] for e in store.journal()] == [8], "over budget: only the newest stays"
+    store.clear()
+    assert store.journal() == []

@@ -270,11 +270,28 @@ async def test_a_session_fault_scripted_through_one_worker_plays_on_the_other(
     assert b"scripted by worker one" in said, said[:300]
 
 
+async def test_the_journal_read_through_one_worker_holds_what_both_answered(
+    per_worker: dict[int, httpx.AsyncClient],
+) -> None:
+    """Finished entries go to Redis with ids from one sequence: a read through either worker
+    shows both workers' requests, each once, oldest first."""
+    one, two = per_worker.values()
+    await sign_in(one, "w-7")
+    await sign_in(two, "w-8")
+    for via in (one, two):
+        journal = await via.get("/__mock/journal", params={"operation": "createAnonymousToken"})
+        entries = journal.json()["data"]["entries"]
+        clients = [e["client_id"] for e in entries if e["client_id"] in ("w-7", "w-8")]
+        assert clients == ["w-7", "w-8"], clients
+        ids = [e["id"] for e in entries]
+        assert ids == sorted(set(ids)), f"ids repeat or go back: {ids}"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
         ("POST", "/__mock/clock", {"advance": 30}),
-        ("GET", "/__mock/journal", None),
+        ("GET", "/__mock/journal/live", None),
     ],
 )
 async def test_control_calls_that_would_reach_one_worker_are_refused_and_say_why(
@@ -285,7 +302,7 @@ async def test_control_calls_that_would_reach_one_worker_are_refused_and_say_why
     answer = response.json()
     assert answer["code"] == 409, answer
     assert "one of this server's 2 worker processes" in answer["message"]
-    assert "POST /__mock/scenarios" in answer["message"]
+    assert "serve with --workers 1" in answer["message"]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ the control API of a mock upstream (``/__mock/…``) is forwarded but not record
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -305,5 +304,4 @@ def create_recorder(
 
     app = Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)], lifespan=lifespan)
     app.state.recorder = recorder
-    app.state.started_wall = time.time()
     return app

@@ -23,6 +23,7 @@ from .rendering.renders import Renders
 from .settings import Settings
 from .state.accounts import Accounts
 from .state.clock import Clock, parse_clock
+from .state.clock_sync import ClockSync
 from .state.randomness import Randomness
 from .state.store import Store, open_store
 
@@ -55,6 +56,12 @@ class Backend:
         self._own_dir = settings.data_dir is None
         self.data_dir = Path(settings.data_dir or tempfile.mkdtemp(prefix="nemo-mock-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # a manual clock on a shared store moves in every process that shares it
+        self.clock_sync: ClockSync | None = (
+            ClockSync(self.clock, self.store)
+            if self.store.shared and self.clock.rate is None
+            else None
+        )
         self.accounts = Accounts(self.store, self.clock, self.rng, settings)
         self.renders = Renders(
             self.store,
@@ -112,6 +119,8 @@ class Backend:
         self.journal.end_feeds()
 
     def close(self) -> None:
+        if self.clock_sync is not None:
+            self.clock_sync.close()
         self.runs.cancel_all()
         self.renders.close()
         self.store.close()

@@ -98,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="server processes sharing the port (default: %(default)s). More than one needs "
-        "--state redis://... (their shared state: records, credits, rules, journal) and a real "
-        "or scaled clock; the control API refuses what would reach one process only (moving "
-        "the clock, the journal's live feed)",
+        "--state redis://... (their shared state: records, credits, rules, journal, a manual "
+        "clock's moves); the control API refuses what would reach one process only (the "
+        "journal's live feed)",
     )
     serve.add_argument(
         "--max-namespaces",
@@ -293,11 +293,6 @@ def _workers_problem(args: argparse.Namespace) -> str | None:
         return (
             f"--workers {args.workers} needs --state redis://HOST:PORT/DB: in memory each "
             "worker would keep its own tokens, credits and sessions"
-        )
-    if parse_clock(args.clock).rate is None:
-        return (
-            f"--workers {args.workers} needs a real or scaled clock: a manual clock moves by "
-            "POST /__mock/clock, which reaches one worker only"
         )
     return None
 

@@ -178,6 +178,8 @@ class NamespaceMiddleware:
             response = error_response(error, self.namespaces.default.control_profile)
             await response(scope, receive, send)
             return
+        if backend.clock_sync is not None:
+            backend.clock_sync.catch_up()  # a move made through another worker, seen at once
         scope = dict(scope)
         scope["state"] = {**scope.get("state", {}), "backend": backend}
         if name:

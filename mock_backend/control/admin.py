@@ -27,7 +27,7 @@ from ..openapi import json_text
 from ..openapi.envelope import error_response, ok
 from ..openapi.json_text import JsonRejected
 from ..openapi.limits import read_body
-from ..state.clock import ClockError
+from ..state.clock import ClockError, check_advance
 from .journal import Entry
 from .redact import redact_text
 from .scenarios import CATALOGUE
@@ -35,7 +35,6 @@ from .shared_journal import SharedJournal
 
 __all__ = [
     "ADMIN_COOKIE",
-    "CLOCK_PER_PROCESS",
     "JOURNAL_PER_PROCESS",
     "Endpoint",
     "admin_routes",
@@ -171,7 +170,11 @@ async def move_clock(request: Request, backend: Backend, body: dict[str, Any]) -
             )
         seconds = seconds - now
     try:
-        backend.clock.advance(float(seconds))
+        if backend.clock_sync is not None:  # every worker's clock (--workers on Redis)
+            check_advance(backend.clock, float(seconds))
+            backend.clock_sync.move(float(seconds))
+        else:
+            backend.clock.advance(float(seconds))
     except ClockError as exc:
         raise ApiError(422, str(exc), data={"field": f"body.{field}"}) from None
     return backend.clock.describe()
@@ -328,7 +331,6 @@ async def list_namespaces(request: Request, backend: Backend, body: dict[str, An
 
 
 # what stays in each process with --workers N: refused there (see `guarded`)
-CLOCK_PER_PROCESS = "the clock's manual moves are per process"
 JOURNAL_PER_PROCESS = (
     "each process tells its own live readers of the requests it answers (GET /__mock/journal "
     "shows every worker's)"
@@ -347,9 +349,7 @@ def admin_routes() -> list[Route]:
         Route("/__mock/namespace", guarded(close_namespace), methods=["DELETE"]),
         Route("/__mock/reset", guarded(reset), methods=["POST"]),
         Route("/__mock/clock", guarded(get_clock), methods=["GET"]),
-        Route(
-            "/__mock/clock", guarded(move_clock, per_process=CLOCK_PER_PROCESS), methods=["POST"]
-        ),
+        Route("/__mock/clock", guarded(move_clock), methods=["POST"]),
         Route("/__mock/tokens", guarded(mint_token), methods=["POST"]),
         Route("/__mock/tokens/revoke", guarded(revoke_token), methods=["POST"]),
         Route("/__mock/sessions/{session_id}/faults", guarded(session_faults), methods=["POST"]),

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from ..errors import MockBackendError
 
-__all__ = ["Clock", "ClockError", "parse_clock"]
+__all__ = ["Clock", "ClockError", "check_advance", "parse_clock"]
 
 # Virtual time starts here unless told otherwise: a fixed instant, so that two runs with the same
 # seed produce the same timestamps on a manual clock.
@@ -152,17 +152,8 @@ class Clock:
 
     def advance(self, seconds: float) -> float:
         """Move virtual time forward; returns the new virtual time."""
-        if not math.isfinite(seconds) or seconds < 0:
-            raise ClockError(
-                "the clock moves forward by a finite number of seconds; "
-                f"cannot advance by {seconds}"
-            )
         with self._lock:
-            if self._now_locked() + seconds > LATEST:
-                raise ClockError(
-                    f"advancing by {seconds:g} s would pass 3000-01-01, beyond which timestamps "
-                    "cannot be written; advance less, or POST /__mock/reset to start over"
-                )
+            check_advance(self, seconds, now=self._now_locked())
             self._offset += seconds
             if self._held_at is not None:
                 self._held_at += seconds
@@ -206,6 +197,19 @@ class Clock:
 
     def describe(self) -> dict[str, object]:
         return {"mode": self.mode, "now": self.now(), "rate": self.rate}
+
+
+def check_advance(clock: Clock, seconds: float, *, now: float | None = None) -> None:
+    """`ClockError` unless ``clock`` may move forward by ``seconds``."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ClockError(
+            f"the clock moves forward by a finite number of seconds; cannot advance by {seconds}"
+        )
+    if (clock.now() if now is None else now) + seconds > LATEST:
+        raise ClockError(
+            f"advancing by {seconds:g} s would pass 3000-01-01, beyond which timestamps "
+            "cannot be written; advance less, or POST /__mock/reset to start over"
+        )
 
 
 def _settle(future: asyncio.Future[None]) -> None:

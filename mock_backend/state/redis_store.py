@@ -20,6 +20,8 @@ back (the contract in store.py). The keys, after the prefix:
 ``rules``              list    the rules (JSON, each with its id), in the order added
 ``rules:version``      string  bumped by every change of ``rules`` (INCR)
 ``rule:{id}``          hash    ``seen``, ``fired``: the rule's calls, counted by `FIRE_RULE`
+``clock:moves``        string  seconds a shared manual clock was moved (INCRBYFLOAT; its new
+                               total is PUBLISHed on channel ``clock``), kept through `clear`
 ``journal``            list    finished journal entries (JSON, as the control API shows them)
 ``journal:bytes``      string  their JSON bytes in all (`APPEND_JOURNAL` keeps within budget)
 =====================  ======  ===============================================================
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -318,6 +321,28 @@ class RedisStore:
         found: list[str | None] = self._redis.hmget(self._key("rule", rule_id), ["seen", "fired"])  # type: ignore[assignment]
         return int(found[0] or 0), int(found[1] or 0)
 
+    # -- a shared manual clock -------------------------------------------------------------
+    def clock_moves(self) -> float:
+        return float(self._redis.get(self._key("clock", "moves")) or 0.0)  # type: ignore[arg-type]
+
+    def move_clock(self, seconds: float) -> float:
+        total = float(self._redis.incrbyfloat(self._key("clock", "moves"), seconds))  # type: ignore[arg-type]
+        self._redis.publish(self._key("clock"), repr(total))
+        return total
+
+    def watch_clock(self, on_total: Callable[[float], None]) -> Callable[[], None]:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub.subscribe(**{self._key("clock"): lambda m: on_total(float(m["data"]))})
+        # a short wait per poll: stopping joins the thread, and a mock closes with it
+        worker = pubsub.run_in_thread(sleep_time=0.05, daemon=True)
+
+        def stop() -> None:
+            worker.stop()
+            worker.join(timeout=5)
+            pubsub.close()
+
+        return stop
+
     # -- the journal -------------------------------------------------------------------------
     def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
         keys = [self._key("journal"), self._key("journal", "bytes")]
@@ -338,9 +363,10 @@ class RedisStore:
         # the rules' version is never deleted, only moved on: a process that read version n
         # before a clear must not take a new list that reached n again for the one it holds
         version = self._key("rules", "version")
+        kept = {version, self._key("clock", "moves")}  # time only goes forward, reset or not
         batch: list[str] = []
         for key in self._redis.scan_iter(match=pattern, count=500):
-            if key == version:
+            if key in kept:
                 continue
             batch.append(key)
             if len(batch) >= 500:

@@ -198,6 +198,19 @@ class Store(Protocol):
         """(calls that matched, times fired) of a rule."""
         ...
 
+    # -- a manual clock moved by every process sharing the store (state/clock_sync.py)
+    def clock_moves(self) -> float:
+        """Seconds the shared manual clock was moved in all (kept through `clear`)."""
+        ...
+
+    def move_clock(self, seconds: float) -> float:
+        """Add ``seconds`` to the moves and announce the new total; the new total."""
+        ...
+
+    def watch_clock(self, on_total: Callable[[float], None]) -> Callable[[], None]:
+        """Call ``on_total`` (from another thread) with each announced total; a stopper."""
+        ...
+
     # -- the journal of processes sharing the store (control/shared_journal.py)
     def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
         """Keep a finished journal entry (as the control API shows it): the newest ``limit``
@@ -253,6 +266,7 @@ class MemoryStore:
         self._rule_counts: dict[str, tuple[int, int]] = {}
         self._journal: list[tuple[int, dict[str, Any]]] = []  # (JSON bytes, entry)
         self._journal_bytes = 0
+        self._clock_moves = getattr(self, "_clock_moves", 0.0)  # kept through a clear
 
     def get_user(self, user_id: str) -> UserRecord | None:
         with self._credits:  # a copy never catches a freeze half done
@@ -365,6 +379,17 @@ class MemoryStore:
     def rule_counts(self, rule_id: str) -> tuple[int, int]:
         return self._rule_counts.get(rule_id, (0, 0))
 
+    def clock_moves(self) -> float:
+        return self._clock_moves
+
+    def move_clock(self, seconds: float) -> float:
+        with self._credits:
+            self._clock_moves += seconds
+            return self._clock_moves
+
+    def watch_clock(self, on_total: Callable[[float], None]) -> Callable[[], None]:
+        return _nothing  # one process: its moves are applied as they are made
+
     def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
         size = len(json.dumps(entry, separators=(",", ":")).encode())
         with self._credits:
@@ -421,3 +446,7 @@ def open_store(state: str) -> Store:
 
 def _same(record: _R) -> _R:
     return record
+
+
+def _nothing() -> None:
+    pass

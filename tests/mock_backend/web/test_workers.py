@@ -15,6 +15,7 @@ import json
 import signal
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,12 +29,12 @@ pytestmark = pytest.mark.anyio
 EDIT_COST = 50  # the waveform edit (state/test_credits.py)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[str]:
-    """The URL of ``nemo-mock serve --workers 2`` on a 100x clock, its state on Redis."""
-    folder = tmp_path_factory.mktemp("workers")
-    command = [NEMO_MOCK, "serve", "--port", "0", "--workers", "2", "--state", redis_url]
-    command += ["--clock", "scaled:100", "--data-dir", str(folder)]
+@contextlib.contextmanager
+def two_workers(folder: Path, state: str, clock: str) -> Iterator[str]:
+    """``nemo-mock serve --workers 2`` with its state at ``state``: its URL while it runs; at
+    the end it must stop cleanly (exit 0) with no traceback in its log."""
+    command = [NEMO_MOCK, "serve", "--port", "0", "--workers", "2", "--state", state]
+    command += ["--clock", clock, "--data-dir", str(folder)]
     with (
         (folder / "stderr.log").open("w") as log,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process,
@@ -52,6 +53,13 @@ def served(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator
         said = (folder / "stderr.log").read_text()
         assert code == 0, said
         assert "Traceback" not in said, said
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[str]:
+    """The URL of ``nemo-mock serve --workers 2`` on a 100x clock, its state on Redis."""
+    with two_workers(tmp_path_factory.mktemp("workers"), redis_url, "scaled:100") as url:
+        yield url
 
 
 async def _pid(client: httpx.AsyncClient) -> int:
@@ -327,21 +335,9 @@ def test_help_tells_what_workers_need() -> None:
 @pytest.fixture(scope="module")
 def served_manual(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[str]:
     """``nemo-mock serve --workers 2 --clock manual`` on its own Redis database."""
-    folder = tmp_path_factory.mktemp("workers-manual")
     state = redis_url.rsplit("/", 1)[0] + "/1"
-    command = [NEMO_MOCK, "serve", "--port", "0", "--workers", "2", "--state", state]
-    command += ["--clock", "manual", "--data-dir", str(folder)]
-    with (
-        (folder / "stderr.log").open("w") as log,
-        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process,
-    ):
-        try:
-            yield first_line(process, timeout=60).split()[2]
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
-        said = (folder / "stderr.log").read_text()
-        assert "Traceback" not in said, said
+    with two_workers(tmp_path_factory.mktemp("workers-manual"), state, "manual") as url:
+        yield url
 
 
 async def test_a_manual_clock_moved_through_one_worker_moves_for_both(served_manual: str) -> None:

@@ -19,10 +19,10 @@ from typing import Any
 from mock_backend.agent.planning import AgentTiming
 from mock_backend.settings import Settings
 
+from ..obligations.registry import POLL_LIMIT
+
 __all__ = ["Assumptions", "Behaviour", "compare_behaviour"]
 
-# openapi.yaml, submitRender: "Poll every 30 s, at most 10 times" (v1.9)
-MAX_POLLS = 10
 MIN_HEARTBEATS = 3  # fewer quiet-gap heartbeats than this: cadence not judged
 MIN_RUNS = 10  # fewer runs than this: silent-close share not judged
 CADENCE_TOLERANCE = 0.25  # the median gap may differ this much from the assumed cadence
@@ -35,7 +35,7 @@ class Assumptions:
     heartbeat_every: float
     silent_share: float
     render_seconds: tuple[float, float]
-    max_polls: int = MAX_POLLS
+    max_polls: int = POLL_LIMIT  # getRender's x-polling in openapi.yaml
 
     @classmethod
     def of_mock(cls) -> Assumptions:

@@ -12,11 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mock_backend.openapi.spec import load_spec
+
 from ..evidence import Evidence, Status, Timing, Verdict
 from ..timing import Clocking, timing
 
 __all__ = [
     "OBLIGATIONS",
+    "POLL_LIMIT",
+    "POLL_SPACING",
     "Obligation",
     "fail",
     "idle",
@@ -30,7 +34,10 @@ __all__ = [
 
 Check = Callable[[Evidence, dict[str, Any]], Verdict]
 
-POLL_SPACING = 30.0  # "poll every 30 s"
+# "poll every 30 s, at most 10 times": getRender's x-polling in openapi.yaml
+_POLLING = load_spec().operations["getRender"].raw["x-polling"]
+POLL_SPACING = float(_POLLING["every_seconds"])
+POLL_LIMIT = int(_POLLING["at_most"])
 RETRY_AFTER_429 = 30.0  # "retry once after 30 s"
 HEARTBEAT_TIMEOUT = 600.0  # "ten minutes of heartbeats only means a timeout"
 STILL_WORKING_EVERY = 120.0  # "every 2 min of heartbeats: ⏳ Still working..."
@@ -153,5 +160,3 @@ def judge(name: str, evidence: Evidence, params: dict[str, Any] | None = None) -
 
 def product_calls(ev: Evidence) -> list[dict[str, Any]]:
     return [e for e in ev.entries if e["operation"]]
-
-

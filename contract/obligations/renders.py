@@ -8,6 +8,7 @@ from typing import Any
 
 from ..evidence import Evidence, Verdict, entry_ref
 from .registry import (
+    POLL_LIMIT,
     POLL_SPACING,
     fail,
     idle,
@@ -52,9 +53,11 @@ def at_most_10_polls(ev: Evidence, p: dict[str, Any]) -> Verdict:
     if not polls:
         return idle(name, "no render was polled")
     worst = max(polls.items(), key=lambda kv: len(kv[1]))
-    if len(worst[1]) > 10:
+    if len(worst[1]) > POLL_LIMIT:
         return fail(
-            name, f"{worst[0]} was polled {len(worst[1])} times", entry_ref(ev, worst[1][10])
+            name,
+            f"{worst[0]} was polled {len(worst[1])} times",
+            entry_ref(ev, worst[1][POLL_LIMIT]),
         )
     return ok(name, f"at most {len(worst[1])} polls per render")
 
@@ -162,5 +165,3 @@ def output_file_valid(ev: Evidence, p: dict[str, Any]) -> Verdict:
     if expected and abs(duration - expected) > 0.6:
         return fail(name, f"{path.name} lasts {duration:.2f} s, the input {expected:.2f} s")
     return ok(name, f"{path.name}: {', '.join(codecs)}, {duration:.2f} s")
-
-

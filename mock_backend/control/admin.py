@@ -28,10 +28,8 @@ from ..openapi.envelope import error_response, ok
 from ..openapi.json_text import JsonRejected
 from ..openapi.limits import read_body
 from ..state.clock import ClockError, check_advance
-from .journal import Entry
-from .redact import redact_text
+from .journal import counted_as, public
 from .scenarios import CATALOGUE
-from .shared_journal import SharedJournal
 
 __all__ = [
     "ADMIN_COOKIE",
@@ -269,21 +267,10 @@ async def read_journal(request: Request, backend: Backend, body: dict[str, Any])
                 raise ApiError(
                     422, f"query.{name}: virtual seconds", data={"field": f"query.{name}"}
                 ) from None
-    journal = backend.journal
-    # with --workers: every worker's entries, from the store, shown already (dicts)
-    entries: list[Entry | dict[str, Any]] = [
-        *(
-            journal.shared_entries(**filters)
-            if isinstance(journal, SharedJournal)
-            else journal.query(**filters)
-        )
-    ]
+    entries = backend.journal.shown(**filters)  # with --workers: every worker's
     counts: dict[str, int] = {}
     for entry in entries:
-        if isinstance(entry, dict):
-            key = entry["operation"] or entry["path"].partition("?")[0]  # redacted already
-        else:
-            key = entry.operation or redact_text(entry.path)  # an unmatched path may hold one
+        key = counted_as(entry)
         counts[key] = counts.get(key, 0) + 1
     head = _compact({"count": len(entries), "counts": counts})
 
@@ -293,8 +280,7 @@ async def read_journal(request: Request, backend: Backend, body: dict[str, Any])
         written from a worker thread, so the server keeps answering while it goes out."""
         part = bytearray(b'{"code":0,"message":"ok","data":' + head[:-1] + b',"entries":[')
         for n, entry in enumerate(entries):
-            shown = entry if isinstance(entry, dict) else entry.public()
-            part += (b"," if n else b"") + _compact(shown)
+            part += (b"," if n else b"") + _compact(public(entry))
             if len(part) >= 256 * 1024:  # a few large writes: each one is a thread hop
                 yield bytes(part)
                 part.clear()

@@ -40,7 +40,7 @@ from ..namespaces import backend_of
 from ..openapi.envelope import error_response
 from ..openapi.limits import read_body
 from .admin import ADMIN_COOKIE, JOURNAL_PER_PROCESS, authorized, guarded
-from .shared_journal import SharedJournal
+from .journal import public
 from .subscribers import TooManySubscribers
 from .timeline_svg import timeline_svg
 
@@ -140,12 +140,8 @@ async def live_journal(request: Request, backend: Backend, body: dict[str, Any])
 
 async def session_timeline(request: Request, backend: Backend, body: dict[str, Any]) -> Response:
     session_id = request.path_params["session_id"]
-    journal = backend.journal
-    entries = (
-        journal.shared_entries(session_id=session_id)  # every worker's, with --workers
-        if isinstance(journal, SharedJournal)
-        else [e.public() for e in journal.query(session_id=session_id)]
-    )
+    # with --workers: every worker's
+    entries = [public(e) for e in backend.journal.shown(session_id=session_id)]
     if not entries:
         raise ApiError(
             404,

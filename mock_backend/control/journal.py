@@ -21,7 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,10 +30,20 @@ from ..agent.sse_frames import SseParser
 from ..openapi import json_text
 from ..openapi.json_text import JsonRejected
 from ..state.clock import Clock
-from .redact import fingerprint, redact
+from .redact import fingerprint, redact, redact_text
 from .subscribers import MAX_SUBSCRIBERS, Subscriber, TooManySubscribers
 
-__all__ = ["Entry", "Journal", "JournalMiddleware", "StreamEvent"]
+_T = TypeVar("_T")
+
+__all__ = [
+    "Entry",
+    "Journal",
+    "JournalMiddleware",
+    "StreamEvent",
+    "counted_as",
+    "matching",
+    "public",
+]
 
 # what an entry costs beyond the bytes it keeps (the object, its strings, its list cells),
 # measured roughly with tracemalloc: the byte budget counts it so that many small entries are
@@ -275,39 +285,65 @@ class Journal:
                 "journal_dropped": self.dropped,
             }
 
-    def query(
-        self,
-        *,
-        token: str | None = None,
-        user_id: str | None = None,
-        client_id: str | None = None,
-        session_id: str | None = None,
-        operation: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        ids: Iterable[int] | None = None,
-    ) -> list[Entry]:
-        """Entries matching every given filter; ``token`` may be a token or its fingerprint."""
-        fp = fingerprint(token) if token and "…" not in token else token
-        wanted = set(ids) if ids is not None else None
-        checks: list[Callable[[Entry], bool]] = []
-        if fp:
-            checks.append(lambda e: e.token == fp)
-        if user_id:
-            checks.append(lambda e: e.user_id == user_id)
-        if client_id:
-            checks.append(lambda e: e.client_id == client_id)
-        if session_id:
-            checks.append(lambda e: e.session_id == session_id)
-        if operation:
-            checks.append(lambda e: e.operation == operation)
-        if since is not None:
-            checks.append(lambda e: e.virtual_start >= since)
-        if until is not None:
-            checks.append(lambda e: e.virtual_start <= until)
-        if wanted is not None:
-            checks.append(lambda e: e.id in wanted)
-        return [e for e in self.entries() if all(check(e) for check in checks)]
+    def query(self, **filters: Any) -> list[Entry]:
+        """Entries matching every given filter (`matching`)."""
+        return matching(self.entries(), getattr, **filters)
+
+    def shown(self, **filters: Any) -> list[Entry | dict[str, Any]]:
+        """What a reader of the control API gets, filtered as `query` filters: here the
+        entries themselves, each shown (`public`) as it is written out, so a whole journal is
+        never one list of dicts; a shared journal gives every process's, shown already."""
+        return [*self.query(**filters)]
+
+
+def public(entry: Entry | dict[str, Any]) -> dict[str, Any]:
+    """An entry as the control API shows it (a shared journal's are shown already)."""
+    return entry if isinstance(entry, dict) else entry.public()
+
+
+def counted_as(entry: Entry | dict[str, Any]) -> str:
+    """The key an entry is counted under: its operation, else its path (never a token)."""
+    if isinstance(entry, dict):
+        return str(entry["operation"] or entry["path"].partition("?")[0])  # redacted already
+    return entry.operation or redact_text(entry.path)  # an unmatched path may hold a token
+
+
+def matching(
+    items: Iterable[_T],
+    get: Callable[[_T, str], Any],
+    *,
+    token: str | None = None,
+    user_id: str | None = None,
+    client_id: str | None = None,
+    session_id: str | None = None,
+    operation: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    ids: Iterable[int] | None = None,
+) -> list[_T]:
+    """The journal entries of ``items`` that meet every given filter, their fields read with
+    ``get`` (`Entry` objects: getattr; shown entries: dict.get); ``token`` may be a token or its
+    fingerprint."""
+    fp = fingerprint(token) if token and "…" not in token else token
+    equal = {
+        "token": fp,
+        "user_id": user_id,
+        "client_id": client_id,
+        "session_id": session_id,
+        "operation": operation,
+    }
+    wanted = {name: value for name, value in equal.items() if value}
+    kept = set(ids) if ids is not None else None
+
+    def meets(item: _T) -> bool:
+        if any(get(item, name) != value for name, value in wanted.items()):
+            return False
+        start = float(get(item, "virtual_start"))
+        if (since is not None and start < since) or (until is not None and start > until):
+            return False
+        return kept is None or int(get(item, "id")) in kept
+
+    return [item for item in items if meets(item)]
 
 
 def _parse(text: str) -> Any:

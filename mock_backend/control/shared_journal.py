@@ -10,13 +10,12 @@ an exchange still going on in another process shows once it ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ..state.clock import Clock
 from ..state.store import Store
-from .journal import Entry, Journal
-from .redact import fingerprint
+from .journal import Entry, Journal, matching
 
 __all__ = ["SharedJournal"]
 
@@ -46,40 +45,11 @@ class SharedJournal(Journal):
         super().clear()  # the store's entries and ids went with the store's clear
         self._ids = _StoreIds(self.store)
 
-    def shared_entries(
-        self,
-        *,
-        token: str | None = None,
-        user_id: str | None = None,
-        client_id: str | None = None,
-        session_id: str | None = None,
-        operation: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-    ) -> list[dict[str, Any]]:
+    def shown(self, **filters: Any) -> list[Entry | dict[str, Any]]:
         """Every process's finished entries and this one's open ones, as the control API shows
         them, oldest first, filtered as `Journal.query` filters."""
-        fp = fingerprint(token) if token and "…" not in token else token
-        checks: list[Callable[[dict[str, Any]], bool]] = []
-        for name, wanted in (
-            ("token", fp),
-            ("user_id", user_id),
-            ("client_id", client_id),
-            ("session_id", session_id),
-            ("operation", operation),
-        ):
-            if wanted:
-                checks.append(_field_is(name, wanted))
-        if since is not None:
-            checks.append(lambda e: e["virtual_start"] >= since)
-        if until is not None:
-            checks.append(lambda e: e["virtual_start"] <= until)
         finished = self.store.journal()
         done = {e["id"] for e in finished}
         open_here = [e.public() for e in self.entries() if e.real_end is None and e.id not in done]
         every = sorted([*finished, *open_here], key=lambda e: int(e["id"]))
-        return [e for e in every if all(check(e) for check in checks)]
-
-
-def _field_is(name: str, wanted: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda entry: entry.get(name) == wanted
+        return [*matching(every, dict.get, **filters)]

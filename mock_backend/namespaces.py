@@ -20,7 +20,6 @@ default backend's under ``nemo:default:``.
 from __future__ import annotations
 
 import re
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +50,7 @@ class Namespaces:
         *,
         idle_seconds: float,
         limit: int,
-        now: Callable[[], float] = time.monotonic,
+        now: Callable[[], float],  # the mock's clock's wall time: one clock object
     ) -> None:
         self.default = default
         self._make = make

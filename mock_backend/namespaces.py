@@ -9,9 +9,16 @@ namespaces existed.
 
 A namespace is made on its first request and closed once idle for ``Settings.namespace_idle``
 real seconds (none of its runs going on); at most ``Settings.max_namespaces`` exist at once, so
-a caller inventing names cannot grow the mock without bound. A request in a namespace is routed
-as if it came without its prefix, and URLs the mock hands out in it (``cdn_url``, renders'
-downloads) carry the prefix, so a client fetching them needs no header.
+a caller inventing names cannot grow the mock without bound. Its records are forgotten (its
+files too) once no process has used it for that long: each process marks the namespaces it
+uses in the store (`Store.mark_used`, at most once a `period`, and those with a run going on
+at every sweep), and a sweep (on requests, and every `period` from the server's lifespan)
+releases those unmarked for ``idle + period`` (`Store.release_idle`). With ``--workers`` on
+Redis a namespace one worker let go of stays while another uses it, whichever worker sweeps.
+
+A request in a namespace is routed as if it came without its prefix, and URLs the mock hands
+out in it (``cdn_url``, renders' downloads) carry the prefix, so a client fetching them needs
+no header.
 
 On Redis (``--state redis://…``) a namespace's records live under ``nemo:{NAME}:`` and the
 default backend's under ``nemo:default:``.
@@ -19,6 +26,7 @@ default backend's under ``nemo:default:``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -51,13 +59,20 @@ class Namespaces:
         idle_seconds: float,
         limit: int,
         now: Callable[[], float],  # the mock's clock's wall time: one clock object
+        released: Callable[[str], None] = lambda name: None,
     ) -> None:
         self.default = default
         self._make = make
         self.idle_seconds = idle_seconds
         self.limit = limit
         self._now = now
+        self._released = released  # a namespace's records are gone: its files may go too
         self._open: OrderedDict[str, tuple[Backend, float]] = OrderedDict()  # least recent first
+        # how often this process marks a namespace used and sweeps: a small part of the idle
+        # time, so a mark is never that stale
+        self.period = max(0.05, min(60.0, idle_seconds / 20))
+        self._marked: dict[str, float] = {}  # name -> when this process last marked it used
+        self._swept = now()
 
     def get(self, name: str | None, *, where: str = "header.X-Mock-Namespace") -> Backend:
         """The backend of ``name`` (made if new). `ApiError` 422 for a name that is not one,
@@ -71,7 +86,10 @@ class Namespaces:
                 data={"field": where},
             )
         now = self._now()
-        self.expire(now)
+        if now - self._swept >= self.period:
+            self.sweep(now)
+        else:
+            self.expire(now)
         found = self._open.pop(name, None)
         if found is None:
             if len(self._open) >= self.limit:
@@ -85,7 +103,26 @@ class Namespaces:
         else:
             backend = found[0]
         self._open[name] = (backend, now)
+        if now - self._marked.get(name, -math.inf) >= self.period:
+            self.default.store.mark_used([name])
+            self._marked[name] = now
         return backend
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Close this process's idle namespaces, mark those with a run going on used, and
+        release the records of those no process used for ``idle + period``; their names."""
+        now = self._now() if now is None else now
+        self._swept = now
+        self.expire(now)
+        running = [name for name, (backend, _) in self._open.items() if len(backend.runs)]
+        self.default.store.mark_used(running)
+        self._marked.update(dict.fromkeys(running, now))
+        released = self.default.store.release_idle(self.idle_seconds + self.period)
+        for name in released:
+            self._marked.pop(name, None)
+            if name not in self._open:  # (a namespace in use here is marked: never released)
+                self._released(name)
+        return released
 
     def expire(self, now: float | None = None) -> list[str]:
         """Close the namespaces idle for `idle_seconds` with no run going on; their names."""
@@ -97,7 +134,7 @@ class Namespaces:
             if len(backend.runs):
                 continue  # a stream still open: not idle, whatever its last request
             del self._open[name]
-            backend.close()
+            backend.close()  # its records stay until released: another process may use it
             closed.append(name)
         return closed
 

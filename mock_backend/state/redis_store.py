@@ -24,6 +24,9 @@ back (the contract in store.py). The keys, after the prefix:
                                total is PUBLISHed on channel ``clock``), kept through `clear`
 ``journal``            list    finished journal entries (JSON, as the control API shows them)
 ``journal:bytes``      string  their JSON bytes in all (`APPEND_JOURNAL` keeps within budget)
+``namespaces``         zset    the mock namespaces in this one, scored by when a process last
+                               used one (Redis's own TIME, so hosts agree): `mark_used`,
+                               `release_idle`; kept through `clear`
 =====================  ======  ===============================================================
 
 Credits change only in Lua scripts (`FREEZE`, `SETTLE`): Redis runs a script alone, so a
@@ -137,6 +140,37 @@ return dropped
 """
 
 
+# KEYS[1] the namespaces' zset; ARGV the names now in use. Scored by Redis's clock, not a
+# process's, so that processes on several hosts compare one time.
+MARK_USED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for _, name in ipairs(ARGV) do redis.call('ZADD', KEYS[1], now, name) end
+return 0
+"""
+
+# KEYS[1] the namespaces' zset; ARGV[1] seconds unused, ARGV[2] the namespaces' key prefix
+# (glob-escaped; names are letters, digits, '.', '_' and '-', nothing a glob reads). Deletes
+# every key of each namespace unused that long, then its entry; returns their names. One
+# script: a process marking one used meanwhile either comes first (it is kept) or after (it
+# starts afresh), never halfway.
+RELEASE_IDLE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local idle = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]))
+for _, name in ipairs(idle) do
+  local cursor = '0'
+  repeat
+    local found = redis.call('SCAN', cursor, 'MATCH', ARGV[2] .. name .. ':*', 'COUNT', 500)
+    cursor = found[1]
+    if #found[2] > 0 then redis.call('DEL', unpack(found[2])) end
+  until cursor == '0'
+  redis.call('ZREM', KEYS[1], name)
+end
+return idle
+"""
+
+
 class RedisStore:
     """`Store` on a Redis server at ``url`` (``redis://HOST:PORT/DB``), under ``nemo:{namespace}:``.
 
@@ -162,6 +196,8 @@ class RedisStore:
         self._fire_rule = self._redis.register_script(FIRE_RULE)
         self._remove_rules = self._redis.register_script(REMOVE_RULES)
         self._append_journal = self._redis.register_script(APPEND_JOURNAL)
+        self._mark_used = self._redis.register_script(MARK_USED)
+        self._release_idle = self._redis.register_script(RELEASE_IDLE)
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -282,8 +318,22 @@ class RedisStore:
         """The mock namespace ``name``: keys ``nemo:{name}:`` beside the server's own
         ``nemo:default:``; under any other store namespace, inside it (``nemo:test3:{name}:``,
         emptied with it)."""
+        return RedisStore(self.url, namespace=self._namespace_prefix()[len("nemo:") :] + name)
+
+    def _namespace_prefix(self) -> str:
         base = self.namespace_name
-        return RedisStore(self.url, namespace=name if base == "default" else f"{base}:{name}")
+        return "nemo:" if base == "default" else f"nemo:{base}:"
+
+    def mark_used(self, names: list[str]) -> None:
+        if names:
+            self._mark_used(keys=[self._key("namespaces")], args=names)
+
+    def release_idle(self, idle_seconds: float) -> list[str]:
+        released = self._release_idle(
+            keys=[self._key("namespaces")],
+            args=[repr(float(idle_seconds)), _glob_escape(self._namespace_prefix())],
+        )
+        return [str(name) for name in released]
 
     # -- rules -------------------------------------------------------------------------------
     shared = True  # several processes may share it: the rules live here too
@@ -364,6 +414,7 @@ class RedisStore:
         # before a clear must not take a new list that reached n again for the one it holds
         version = self._key("rules", "version")
         kept = {version, self._key("clock", "moves")}  # time only goes forward, reset or not
+        kept.add(self._key("namespaces"))  # a reset of the default leaves the others be
         batch: list[str] = []
         for key in self._redis.scan_iter(match=pattern, count=500):
             if key in kept:

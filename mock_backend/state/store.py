@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,7 +227,17 @@ class Store(Protocol):
     def clear(self) -> None: ...
     def namespace(self, name: str) -> Store:
         """A store of the same kind for the mock namespace ``name``, sharing none of this one's
-        records (on Redis: the same server, other keys)."""
+        records (on Redis: the same server, other keys); the same records for the same name."""
+        ...
+
+    # -- the namespaces' records, kept while some process uses them (namespaces.py)
+    def mark_used(self, names: list[str]) -> None:
+        """Note that the namespaces ``names`` (of this store) are in use now."""
+        ...
+
+    def release_idle(self, idle_seconds: float) -> list[str]:
+        """Forget every record of each namespace that no process marked used for
+        ``idle_seconds`` (by the store's own clock: Redis's on Redis); their names."""
         ...
 
     def close(self) -> None:
@@ -243,8 +254,9 @@ class MemoryStore:
     copy of a session's draft on every request would cost the default server for nothing.
     """
 
-    def __init__(self, *, copies: bool = False) -> None:
+    def __init__(self, *, copies: bool = False, now: Callable[[], float] = time.monotonic) -> None:
         self._copy: Callable[[Any], Any] = copy.deepcopy if copies else _same
+        self._now = now  # when namespaces were used (`release_idle`), as Redis's TIME is there
         self._credits = threading.Lock()
         self.clear()
 
@@ -267,6 +279,10 @@ class MemoryStore:
         self._journal: list[tuple[int, dict[str, Any]]] = []  # (JSON bytes, entry)
         self._journal_bytes = 0
         self._clock_moves = getattr(self, "_clock_moves", 0.0)  # kept through a clear
+        # the namespaces' stores and when each was last used: kept through a clear (a reset of
+        # the default leaves the others be)
+        self._children: dict[str, MemoryStore] = getattr(self, "_children", {})
+        self._used: dict[str, float] = getattr(self, "_used", {})
 
     def get_user(self, user_id: str) -> UserRecord | None:
         with self._credits:  # a copy never catches a freeze half done
@@ -408,7 +424,28 @@ class MemoryStore:
             return copy.deepcopy([entry for _, entry in self._journal])
 
     def namespace(self, name: str) -> MemoryStore:
-        return MemoryStore(copies=self._copy is not _same)
+        with self._credits:
+            child = self._children.get(name)
+            if child is None:
+                child = MemoryStore(copies=self._copy is not _same, now=self._now)
+                self._children[name] = child
+            return child
+
+    def mark_used(self, names: list[str]) -> None:
+        now = self._now()
+        with self._credits:
+            self._used.update(dict.fromkeys(names, now))
+
+    def release_idle(self, idle_seconds: float) -> list[str]:
+        now = self._now()
+        with self._credits:
+            idle = [name for name, used in self._used.items() if now - used >= idle_seconds]
+            for name in idle:
+                del self._used[name]
+                child = self._children.pop(name, None)
+                if child is not None:
+                    child.clear()
+        return idle
 
     def next_count(self, name: str) -> int:
         with self._credits:

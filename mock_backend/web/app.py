@@ -8,7 +8,9 @@ error leaves as the documented envelope, never FastAPI's 422 shape, never a bare
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -202,19 +204,34 @@ def create_app(
             own = own.with_(data_dir=settings.data_dir / "namespaces" / name)
         return Backend(own, spec=spec, store=backend.store.namespace(name))
 
+    def released(name: str) -> None:  # no process uses it: its files go with its records
+        if settings.data_dir is not None:
+            shutil.rmtree(settings.data_dir / "namespaces" / name, ignore_errors=True)
+
     namespaces = Namespaces(
         backend,
         namespace,
         idle_seconds=settings.namespace_idle,
         limit=settings.max_namespaces,
         now=backend.clock.wall,
+        released=released,
     )
+
+    async def sweep_namespaces() -> None:  # idle ones go even when no request comes
+        while True:
+            await asyncio.sleep(namespaces.period)
+            try:
+                namespaces.sweep()
+            except Exception:  # a Redis hiccup: the next sweep tries again
+                log.exception("sweeping idle namespaces failed; trying again later")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(sweep_namespaces())
         try:
             yield
         finally:
+            sweeper.cancel()
             namespaces.close()
 
     app = FastAPI(

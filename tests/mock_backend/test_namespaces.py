@@ -13,7 +13,7 @@ import pytest
 
 from mock_backend.namespaces import Namespaces
 from mock_backend.settings import DAY
-from mock_backend.state.store import Store
+from mock_backend.state.store import MemoryStore, Store, UserRecord
 
 from .conftest import BASE_URL, STORES, Media, OpenTwin, Twin, _check_response, auth
 
@@ -156,9 +156,10 @@ async def test_namespaces_are_bounded_and_idle_ones_close(
 
 
 class _Backend:
-    def __init__(self, runs: int) -> None:
+    def __init__(self, runs: int, store: MemoryStore | None = None) -> None:
         self.runs = [object()] * runs
         self.closed = False
+        self.store = store or MemoryStore()
 
     def close(self) -> None:
         self.closed = True
@@ -187,6 +188,47 @@ def test_a_namespace_with_a_run_going_on_is_never_idle() -> None:
     assert not made["streaming"].closed
     made["streaming"].runs = []
     assert namespaces.expire() == ["streaming"]
+
+
+def test_records_go_once_no_process_used_a_namespace_and_never_while_one_runs() -> None:
+    """Two processes (two `Namespaces`) on one store: a namespace one of them closed for
+    being idle keeps its records while the other uses it, and they go (files too) once
+    neither did for the idle time; one with a run going on is never released."""
+    now = [0.0]
+    shared = MemoryStore(now=lambda: now[0])  # the store's clock: Redis's TIME on Redis
+    released: dict[str, list[str]] = {"a": [], "b": []}
+    runs = {"streaming": 1}
+
+    def process(name: str) -> Namespaces:
+        def make(ns: str) -> Any:
+            return _Backend(runs=runs.get(ns, 0), store=shared.namespace(ns))
+
+        return Namespaces(
+            _Backend(0, shared),  # type: ignore[arg-type]
+            make,
+            idle_seconds=60,
+            limit=10,
+            now=lambda: now[0],
+            released=released[name].append,
+        )
+
+    a, b = process("a"), process("b")
+    assert a.period == 3.0  # a twentieth of the idle time
+    a.get("ci-1").store.put_user(UserRecord("u1", False, None, 100))
+    a.get("streaming")
+    for t in range(0, 121, 3):  # b uses ci-1 for two minutes; a does not
+        now[0] = t
+        b.get("ci-1")
+        assert a.sweep() == []
+        assert b.sweep() == []
+    assert "ci-1" not in [n["name"] for n in a.describe()], "a kept its idle namespace open"
+    assert shared.namespace("ci-1").get_user("u1") is not None, "released while b used it"
+    now[0] += 60 + 3  # nobody used it for its idle time and one period
+    assert a.sweep() == ["ci-1"]
+    assert released == {"a": ["ci-1"], "b": []}
+    assert shared.namespace("ci-1").get_user("u1") is None
+    assert b.sweep() == []  # b closes it too, nothing left to release
+    assert "streaming" in [n["name"] for n in a.describe()], "a run going on was closed"
 
 
 async def test_closing_a_namespace_forgets_it_and_the_default_cannot_be_closed(

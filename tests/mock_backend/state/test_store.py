@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -249,6 +250,43 @@ def test_redis_clear_deletes_only_its_namespace(redis_url: str, redis_namespace:
         other.clear()
         other.close()
         mine.close()
+
+
+def test_a_namespace_nobody_used_for_its_idle_time_is_released(store: Store) -> None:
+    """A namespace's records stay while it is marked used, and go, all of them, once unmarked
+    for the idle time; the store's own records and the other namespaces' stay."""
+    store.put_user(user("own"))
+    kept, idle = store.namespace("ci-kept"), store.namespace("ci-idle")
+    for ns in (kept, idle):
+        ns.put_user(user("u1"))
+        ns.put_session(session("s1", upload("f1")))
+        ns.add_rules([{"id": "r1", "operation": "getCredits"}])
+        ns.move_clock(5.0)
+        ns.append_journal({"id": 1}, limit=10, max_bytes=10_000)
+    store.mark_used(["ci-kept", "ci-idle"])
+    assert store.release_idle(3600) == [], "released while in use"
+    assert idle.get_user("u1") == user("u1")
+    released: list[str] = []
+    for _ in range(100):  # until ci-idle is 0.2 s unmarked; ci-kept is marked just before
+        store.mark_used(["ci-kept"])
+        released = store.release_idle(0.2)
+        if released:
+            break
+        time.sleep(0.05)
+    assert released == ["ci-idle"]
+    again = store.namespace("ci-idle")
+    assert again.counts() == dict.fromkeys(again.counts(), 0)
+    assert again.get_user("u1") is None
+    assert again.rules()[1] == []
+    assert again.journal() == []
+    assert again.clock_moves() == 0
+    assert kept.get_user("u1") == user("u1")
+    assert kept.rules()[1] != []
+    assert store.release_idle(0) == ["ci-kept"]
+    assert store.get_user("own") == user("own"), "releasing namespaces touched the default"
+    if isinstance(store, RedisStore):  # not one key of theirs left behind
+        redis = store._redis
+        assert list(redis.scan_iter(match=store._namespace_prefix() + "ci-*")) == []
 
 
 def test_open_store_names() -> None:

@@ -30,11 +30,11 @@ EDIT_COST = 50  # the waveform edit (state/test_credits.py)
 
 
 @contextlib.contextmanager
-def two_workers(folder: Path, state: str, clock: str) -> Iterator[str]:
+def two_workers(folder: Path, state: str, clock: str, *options: str) -> Iterator[str]:
     """``nemo-mock serve --workers 2`` with its state at ``state``: its URL while it runs; at
     the end it must stop cleanly (exit 0) with no traceback in its log."""
     command = [NEMO_MOCK, "serve", "--port", "0", "--workers", "2", "--state", state]
-    command += ["--clock", clock, "--data-dir", str(folder)]
+    command += ["--clock", clock, "--data-dir", str(folder), *options]
     with (
         (folder / "stderr.log").open("w") as log,
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True) as process,

@@ -69,6 +69,7 @@ class Backend:
             self.rng,
             settings,
             self.data_dir / "renders",
+            next_id=self.next_id,
             wait_seconds=self.limits.file_wait_seconds,
         )
         journal_options: dict[str, Any] = {

@@ -88,8 +88,11 @@ class Runs:
             timing = dataclasses.replace(timing, silent_edit_probability=1.0)
         if trailing_issue:
             timing = dataclasses.replace(timing, trailing_issue_probability=1.0)
+        # each attempt's draws are keyed by its number, counted in the store: the same requests
+        # draw the same plans whichever process (--workers) serves each of them
+        attempt = self._next_id("plan", session.session_id)
         plan = plan_run(
-            message, _view(session), self.rng.stream("agent", session.session_id), timing
+            message, _view(session), self.rng.fresh("agent", session.session_id, attempt), timing
         )
         faults, once = _faults(session, faults)
         shape = session.shape or self.settings.event_shape
@@ -137,7 +140,7 @@ class Runs:
         run = Run(
             plan,
             clock=self.clock,
-            rng=self.rng.stream("run", session.session_id, run_no),
+            rng=self.rng.fresh("run", session.session_id, run_no),
             on_apply=on_apply,
             on_finish=on_finish,
             settings=StreamSettings(

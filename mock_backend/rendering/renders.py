@@ -81,10 +81,12 @@ class Renders:
         settings: Settings,
         folder: Path,
         *,
+        next_id: Callable[..., int],
         engine: Engine | None = None,
         wait_seconds: float = 100.0,
     ) -> None:
         self.store = store
+        self._next_id = next_id  # Backend.next_id: counted in the store
         self.clock = clock
         self.rng = rng
         self.settings = settings
@@ -96,7 +98,6 @@ class Renders:
         self._queue = EncodeQueue(settings.render_workers)
         # encodes whose outcome no request has noted on its record yet
         self._encodes: dict[str, Future[RenderResult]] = {}
-        self._submitted: dict[str, int] = {}
         # cancelled renders whose encode runs here: the encoder's thread reads this, not the
         # record (a store hands out copies, and it is not to be read from a thread per frame)
         self._cancelled: set[str] = set()
@@ -123,10 +124,11 @@ class Renders:
                 f"render id {render_id} is already used; submit with a new id",
                 data={"field": "body.id"},
             )
-        # keyed by the session's submission count, not the client-chosen id (render_<ms> varies
-        # from run to run): the same requests give the same render lengths
-        self._submitted[session.session_id] = self._submitted.get(session.session_id, 0) + 1
-        rng = self.rng.stream("render", session.session_id, self._submitted[session.session_id])
+        # keyed by the session's submission count (in the store: every process counts on from
+        # the same number), not the client-chosen id (render_<ms> varies from run to run): the
+        # same requests give the same render lengths
+        submitted = self._next_id("render", session.session_id)
+        rng = self.rng.fresh("render", session.session_id, submitted)
         now = self.clock.now()
         pending = rng.uniform(*self.settings.render_pending_seconds)
         total = rng.uniform(*(SLOW_RENDER_SECONDS if slow else self.settings.render_seconds))
@@ -395,7 +397,6 @@ class Renders:
         for future in self._encodes.values():
             future.cancel()
         self._encodes.clear()
-        self._submitted.clear()
         self._cancelled.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -38,10 +38,15 @@ class Randomness:
         with self._lock:
             rng = self._streams.get(name)
             if rng is None:
-                digest = hashlib.sha256(f"{self.seed}:{name}".encode()).digest()
-                rng = random.Random(int.from_bytes(digest[:16], "big"))
-                self._streams[name] = rng
+                rng = self._streams[name] = self.fresh(*key)
             return rng
+
+    def fresh(self, *key: object) -> random.Random:
+        """A new generator for ``key``, kept nowhere: for a key drawn from once (one run, one
+        render), whose number comes from the store's counts, so that every process sharing the
+        store derives the same draws for it and none keeps a 2.5 KB generator per key."""
+        digest = hashlib.sha256(f"{self.seed}:{'/'.join(str(part) for part in key)}".encode())
+        return random.Random(int.from_bytes(digest.digest()[:16], "big"))
 
     def token_hex(self, nbytes: int, *key: object) -> str:
         """The next id of ``key``'s sequence (``nbytes`` random bytes as hex, up to 32).

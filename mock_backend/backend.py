@@ -56,11 +56,10 @@ class Backend:
         self._own_dir = settings.data_dir is None
         self.data_dir = Path(settings.data_dir or tempfile.mkdtemp(prefix="nemo-mock-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # a manual clock on a shared store moves in every process that shares it
+        # on a shared store, every process that shares it keeps one virtual time: moves and
+        # holds made in one are every process's
         self.clock_sync: ClockSync | None = (
-            ClockSync(self.clock, self.store)
-            if self.store.shared and self.clock.rate is None
-            else None
+            ClockSync(self.clock, self.store) if self.store.shared else None
         )
         self.accounts = Accounts(self.store, self.clock, self.rng, settings)
         self.renders = Renders(

@@ -10,6 +10,10 @@ Every expiry, render step, heartbeat and stream timeout reads `Clock.now()` and 
 
 `advance()` works in every mode (it adds an offset), and wakes every sleeper whose virtual
 deadline has passed, so a test can jump seven days ahead in one call.
+
+Processes that share a store (``--workers`` on Redis) keep one virtual time: a `ClockSync`
+(clock_sync.py) takes over the clock's holds and moves and sets what they add up to with
+`follow`. Virtual time never goes back: a reading is never less than one before it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from typing import Protocol
 
 from ..errors import MockBackendError
 
@@ -46,6 +51,12 @@ class _Sleeper:
     def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
         self.loop = loop
         self.future = future
+
+
+class Holds(Protocol):
+    """Holds shared by the processes of one mock (`ClockSync`)."""
+
+    def held(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 class Clock:
@@ -75,6 +86,12 @@ class Clock:
         if started_at is not None and rate is not None:  # as if made at started_at
             self._virtual_start += (self._wall_start + self._wall_offset - started_at) * rate
         self._offset = 0.0
+        # shared by the processes of one mock (`follow`): seconds moved, less held, in all;
+        # where their time stands still while one of them holds it
+        self._shared = 0.0
+        self._shared_held: float | None = None
+        self.sync: Holds | None = None  # a ClockSync, once one takes the holds over
+        self._floor = -math.inf  # the latest reading: time never goes back
         self._holds = 0
         self._held_at: float | None = None  # virtual time stopped there while work is held
         self._held_since = 0.0  # wall time (time.time) the outermost hold began
@@ -116,10 +133,17 @@ class Clock:
 
     def _virtual_at(self, reading: float) -> float:
         held = self._held_at
-        if held is not None:
-            return held
+        if held is None:
+            held = self._shared_held
+        virtual = self._raw(reading) if held is None else held
+        if virtual < self._floor:  # (a hold another process began a moment ago, here later)
+            return self._floor
+        self._floor = virtual
+        return virtual
+
+    def _raw(self, reading: float) -> float:
         elapsed = 0.0 if self.rate is None else (reading - self._wall_start) * self.rate
-        return self._virtual_start + elapsed + self._offset
+        return self._virtual_start + elapsed + self._offset + self._shared
 
     def _now_locked(self) -> float:
         return self._virtual_at(time.monotonic())
@@ -129,7 +153,16 @@ class Clock:
         """Stop virtual time while real work it depends on runs (an encode a download waits
         for, an upload being probed): at 10,000x, one second of encoding would otherwise be
         three virtual hours. Holds nest and may overlap; time moves on when the last ends, from
-        where it stopped. `advance` still moves a held clock."""
+        where it stopped. `advance` still moves a held clock. With a `sync`, the hold is every
+        process's (the span is remembered here, where the work ran)."""
+        if self.sync is not None:
+            since = self.wall()
+            with self.sync.held():
+                yield
+            if self.rate is not None:
+                with self._lock:
+                    self.held_spans.append((since, self.wall()))
+            return
         with self._lock:
             if self._holds == 0 and self.rate is not None:
                 self._held_at = self._now_locked()
@@ -142,7 +175,7 @@ class Clock:
                 self._holds -= 1
                 if self._holds == 0 and self._held_at is not None:
                     stopped_at, self._held_at = self._held_at, None
-                    self._offset -= self._now_locked() - stopped_at
+                    self._offset -= self._raw(time.monotonic()) - stopped_at
                     self.held_spans.append((self._held_since, self.wall()))
 
     def held_since(self, wall: float) -> list[tuple[float, float]]:
@@ -162,6 +195,17 @@ class Clock:
         for sleeper in sleepers:  # each re-checks its own deadline and sleeps on if early
             _wake(sleeper)
         return now
+
+    def follow(self, shared: float, held_at: float | None) -> None:
+        """Take what the processes sharing this clock's time agreed (`ClockSync`): ``shared``
+        seconds moved less seconds held, in all, and, while one of them holds it, where time
+        stands still. Wakes the sleepers, whose deadlines may have come."""
+        with self._lock:
+            self._shared = shared
+            self._shared_held = held_at
+            sleepers = list(self._sleepers)
+        for sleeper in sleepers:
+            _wake(sleeper)
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` of virtual time (woken early by `advance`).

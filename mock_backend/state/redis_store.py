@@ -20,8 +20,10 @@ back (the contract in store.py). The keys, after the prefix:
 ``rules``              list    the rules (JSON, each with its id), in the order added
 ``rules:version``      string  bumped by every change of ``rules`` (INCR)
 ``rule:{id}``          hash    ``seen``, ``fired``: the rule's calls, counted by `FIRE_RULE`
-``clock:moves``        string  seconds a shared manual clock was moved (INCRBYFLOAT; its new
-                               total is PUBLISHed on channel ``clock``), kept through `clear`
+``clock:state``        hash    the processes' one virtual time (`ClockState`: ``version``,
+                               ``moves``, ``taken``, ``holds``, ``held_at``, ``held_since``),
+                               changed by `CLOCK`, each change PUBLISHed on channel ``clock``;
+                               kept through `clear`
 ``journal``            list    finished journal entries (JSON, as the control API shows them)
 ``journal:bytes``      string  their JSON bytes in all (`APPEND_JOURNAL` keeps within budget)
 ``namespaces``         zset    the mock namespaces in this one, scored by when a process last
@@ -45,7 +47,7 @@ from urllib.parse import urlsplit
 import redis
 
 from ..errors import MockBackendError
-from .store import RenderRecord, SessionRecord, TokenRecord, UploadRecord, UserRecord
+from .store import ClockState, RenderRecord, SessionRecord, TokenRecord, UploadRecord, UserRecord
 
 __all__ = ["RedisStore", "StateUnreachable", "shown"]
 
@@ -171,6 +173,38 @@ return idle
 """
 
 
+# KEYS[1] the clock's state hash; ARGV[1] what: "move" (ARGV[2] seconds), "hold" (ARGV[2]
+# virtual time, ARGV[3] wall time), "release" (ARGV[2] wall time, ARGV[3] rate); KEYS[2] the
+# channel announcing each change. Returns the hash (HGETALL). Times are kept as the strings
+# Python wrote (Lua's tostring keeps 14 digits: 0.1 ms of a virtual time in 2026).
+CLOCK = """
+local what = ARGV[1]
+if what == 'move' then
+  redis.call('HINCRBYFLOAT', KEYS[1], 'moves', ARGV[2])
+  if tonumber(redis.call('HGET', KEYS[1], 'holds') or '0') > 0 then
+    redis.call('HINCRBYFLOAT', KEYS[1], 'held_at', ARGV[2])
+  end
+elseif what == 'hold' then
+  if redis.call('HINCRBY', KEYS[1], 'holds', 1) == 1 then
+    redis.call('HSET', KEYS[1], 'held_at', ARGV[2], 'held_since', ARGV[3])
+  end
+elseif what == 'release' then
+  if redis.call('HINCRBY', KEYS[1], 'holds', -1) <= 0 then
+    redis.call('HSET', KEYS[1], 'holds', 0)
+    local since = tonumber(redis.call('HGET', KEYS[1], 'held_since') or ARGV[2])
+    local span = math.max(0, tonumber(ARGV[2]) - since)
+    if span > 0 then  -- (Lua writes -0 as "-0", which HINCRBYFLOAT refuses)
+      redis.call('HINCRBYFLOAT', KEYS[1], 'taken', span * tonumber(ARGV[3]))
+    end
+    redis.call('HDEL', KEYS[1], 'held_at')
+  end
+end
+local version = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PUBLISH', KEYS[2], version)
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
 class RedisStore:
     """`Store` on a Redis server at ``url`` (``redis://HOST:PORT/DB``), under ``nemo:{namespace}:``.
 
@@ -196,6 +230,7 @@ class RedisStore:
         self._fire_rule = self._redis.register_script(FIRE_RULE)
         self._remove_rules = self._redis.register_script(REMOVE_RULES)
         self._append_journal = self._redis.register_script(APPEND_JOURNAL)
+        self._clock = self._redis.register_script(CLOCK)
         self._mark_used = self._redis.register_script(MARK_USED)
         self._release_idle = self._redis.register_script(RELEASE_IDLE)
 
@@ -371,18 +406,27 @@ class RedisStore:
         found: list[str | None] = self._redis.hmget(self._key("rule", rule_id), ["seen", "fired"])  # type: ignore[assignment]
         return int(found[0] or 0), int(found[1] or 0)
 
-    # -- a shared manual clock -------------------------------------------------------------
-    def clock_moves(self) -> float:
-        return float(self._redis.get(self._key("clock", "moves")) or 0.0)  # type: ignore[arg-type]
+    # -- one virtual time for the processes ---------------------------------------------------
+    def clock_state(self) -> ClockState:
+        return _clock_state(self._redis.hgetall(self._key("clock", "state")))  # type: ignore[arg-type]
 
-    def move_clock(self, seconds: float) -> float:
-        total = float(self._redis.incrbyfloat(self._key("clock", "moves"), seconds))  # type: ignore[arg-type]
-        self._redis.publish(self._key("clock"), repr(total))
-        return total
+    def _change_clock(self, *args: str) -> ClockState:
+        found = self._clock(keys=[self._key("clock", "state"), self._key("clock")], args=args)
+        return _clock_state(dict(zip(found[::2], found[1::2], strict=True)))
 
-    def watch_clock(self, on_total: Callable[[float], None]) -> Callable[[], None]:
+    def move_clock(self, seconds: float) -> ClockState:
+        return self._change_clock("move", repr(float(seconds)))
+
+    def hold_clock(self, at: float, wall: float) -> ClockState:
+        return self._change_clock("hold", repr(float(at)), repr(float(wall)))
+
+    def release_clock(self, wall: float, rate: float) -> ClockState:
+        return self._change_clock("release", repr(float(wall)), repr(float(rate)))
+
+    def watch_clock(self, on_state: Callable[[ClockState], None]) -> Callable[[], None]:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        pubsub.subscribe(**{self._key("clock"): lambda m: on_total(float(m["data"]))})
+        # an announcement carries the version only: the state is read (once per change)
+        pubsub.subscribe(**{self._key("clock"): lambda _: on_state(self.clock_state())})
         # a short wait per poll: stopping joins the thread, and a mock closes with it
         worker = pubsub.run_in_thread(sleep_time=0.05, daemon=True)
 
@@ -413,7 +457,8 @@ class RedisStore:
         # the rules' version is never deleted, only moved on: a process that read version n
         # before a clear must not take a new list that reached n again for the one it holds
         version = self._key("rules", "version")
-        kept = {version, self._key("clock", "moves")}  # time only goes forward, reset or not
+        # time only goes forward, reset or not, and a hold open meanwhile still ends
+        kept = {version, self._key("clock", "state")}
         kept.add(self._key("namespaces"))  # a reset of the default leaves the others be
         batch: list[str] = []
         for key in self._redis.scan_iter(match=pattern, count=500):
@@ -426,6 +471,18 @@ class RedisStore:
         if batch:
             self._redis.delete(*batch)
         self._redis.incr(version)
+
+
+def _clock_state(found: dict[str, str]) -> ClockState:
+    held_at = found.get("held_at")
+    return ClockState(
+        version=int(found.get("version", 0)),
+        moves=float(found.get("moves", 0.0)),
+        taken=float(found.get("taken", 0.0)),
+        holds=int(found.get("holds", 0)),
+        held_at=None if held_at is None else float(held_at),
+        held_since=float(found.get("held_since", 0.0)),
+    )
 
 
 # -- JSON ------------------------------------------------------------------------------------

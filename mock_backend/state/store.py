@@ -19,6 +19,7 @@ redis_store.py) can replace `MemoryStore` without touching them. The contract:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import threading
 import time
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 __all__ = [
+    "ClockState",
     "MemoryStore",
     "RenderRecord",
     "SessionRecord",
@@ -144,6 +146,21 @@ class RenderRecord:
     output_url_broken: bool = False  # output.url leads nowhere (the download fallback is needed)
 
 
+@dataclass(frozen=True)
+class ClockState:
+    """What the processes sharing a store agree of their clock (state/clock_sync.py), besides
+    the passing of time: ``moves`` seconds it was moved, ``taken`` seconds taken off for the
+    holds that ended; while ``holds`` > 0 it stands at ``held_at`` (since wall ``held_since``).
+    ``version`` goes up with every change."""
+
+    version: int = 0
+    moves: float = 0.0
+    taken: float = 0.0
+    holds: int = 0
+    held_at: float | None = None
+    held_since: float = 0.0
+
+
 class Store(Protocol):
     def get_user(self, user_id: str) -> UserRecord | None: ...
     def put_user(self, user: UserRecord) -> None: ...
@@ -199,17 +216,26 @@ class Store(Protocol):
         """(calls that matched, times fired) of a rule."""
         ...
 
-    # -- a manual clock moved by every process sharing the store (state/clock_sync.py)
-    def clock_moves(self) -> float:
-        """Seconds the shared manual clock was moved in all (kept through `clear`)."""
+    # -- one virtual time for the processes sharing the store (state/clock_sync.py)
+    def clock_state(self) -> ClockState:
+        """What moved the shared clock and what holds it (kept through `clear`)."""
         ...
 
-    def move_clock(self, seconds: float) -> float:
-        """Add ``seconds`` to the moves and announce the new total; the new total."""
+    def move_clock(self, seconds: float) -> ClockState:
+        """Add ``seconds`` to the moves (and to where a held clock stands), announce it."""
         ...
 
-    def watch_clock(self, on_total: Callable[[float], None]) -> Callable[[], None]:
-        """Call ``on_total`` (from another thread) with each announced total; a stopper."""
+    def hold_clock(self, at: float, wall: float) -> ClockState:
+        """One more hold; the first stops time at virtual ``at``, from wall time ``wall``."""
+        ...
+
+    def release_clock(self, wall: float, rate: float) -> ClockState:
+        """One hold fewer; when the last ends (at wall time ``wall``), the virtual seconds time
+        stood still (``rate`` times the wall span) are taken off."""
+        ...
+
+    def watch_clock(self, on_state: Callable[[ClockState], None]) -> Callable[[], None]:
+        """Call ``on_state`` (from another thread) with each announced state; a stopper."""
         ...
 
     # -- the journal of processes sharing the store (control/shared_journal.py)
@@ -278,7 +304,7 @@ class MemoryStore:
         self._rule_counts: dict[str, tuple[int, int]] = {}
         self._journal: list[tuple[int, dict[str, Any]]] = []  # (JSON bytes, entry)
         self._journal_bytes = 0
-        self._clock_moves = getattr(self, "_clock_moves", 0.0)  # kept through a clear
+        self._clock: ClockState = getattr(self, "_clock", ClockState())  # kept through a clear
         # the namespaces' stores and when each was last used: kept through a clear (a reset of
         # the default leaves the others be)
         self._children: dict[str, MemoryStore] = getattr(self, "_children", {})
@@ -395,16 +421,40 @@ class MemoryStore:
     def rule_counts(self, rule_id: str) -> tuple[int, int]:
         return self._rule_counts.get(rule_id, (0, 0))
 
-    def clock_moves(self) -> float:
-        return self._clock_moves
+    def clock_state(self) -> ClockState:
+        return self._clock
 
-    def move_clock(self, seconds: float) -> float:
+    def move_clock(self, seconds: float) -> ClockState:
         with self._credits:
-            self._clock_moves += seconds
-            return self._clock_moves
+            clock = self._clock
+            held_at = None if clock.held_at is None else clock.held_at + seconds
+            self._clock = dataclasses.replace(
+                clock, version=clock.version + 1, moves=clock.moves + seconds, held_at=held_at
+            )
+            return self._clock
 
-    def watch_clock(self, on_total: Callable[[float], None]) -> Callable[[], None]:
-        return _nothing  # one process: its moves are applied as they are made
+    def hold_clock(self, at: float, wall: float) -> ClockState:
+        with self._credits:
+            clock = self._clock
+            if clock.holds == 0:
+                clock = dataclasses.replace(clock, held_at=at, held_since=wall)
+            self._clock = dataclasses.replace(
+                clock, version=clock.version + 1, holds=clock.holds + 1
+            )
+            return self._clock
+
+    def release_clock(self, wall: float, rate: float) -> ClockState:
+        with self._credits:
+            clock = self._clock
+            clock = dataclasses.replace(clock, version=clock.version + 1, holds=clock.holds - 1)
+            if clock.holds == 0:
+                taken = clock.taken + max(0.0, wall - clock.held_since) * rate
+                clock = dataclasses.replace(clock, taken=taken, held_at=None)
+            self._clock = clock
+            return clock
+
+    def watch_clock(self, on_state: Callable[[ClockState], None]) -> Callable[[], None]:
+        return _nothing  # one process: its changes are taken as they are made
 
     def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
         size = len(json.dumps(entry, separators=(",", ":")).encode())

@@ -12,8 +12,8 @@ refused while the workers start.
 What they must agree on lives in Redis (``--state redis://…``, required): records, credits
 (frozen and settled by Lua, never oversold), id counts, the rules with their call counts
 (`SharedScenarioBook`), the scripted session faults, the journal's finished entries
-(`SharedJournal`) and a manual clock's moves (`ClockSync`). Their running clocks read alike:
-the parent fixes the clock's epoch and the wall time it read it at
+(`SharedJournal`) and the clock's moves and holds (`ClockSync`). Their running clocks read
+alike: the parent fixes the clock's epoch and the wall time it read it at
 (`Settings.clock_started_at`).
 
 Still in each process, and so refused by the control API when ``workers > 1`` (see

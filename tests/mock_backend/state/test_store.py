@@ -279,7 +279,7 @@ def test_a_namespace_nobody_used_for_its_idle_time_is_released(store: Store) -> 
     assert again.get_user("u1") is None
     assert again.rules()[1] == []
     assert again.journal() == []
-    assert again.clock_moves() == 0
+    assert again.clock_state().moves == 0
     assert kept.get_user("u1") == user("u1")
     assert kept.rules()[1] != []
     assert store.release_idle(0) == ["ci-kept"]

@@ -2,13 +2,13 @@
 Starlette route, Prism and WireMock, every figure a ratio to the FastAPI hello route.
 
     .venv/bin/python benchmarks/bench_credits.py [--requests 20000] [--connections 32]
-        [--rounds 3] [--warmup 1000] [--starts 5] [--only mock,prism,...] [--no-pin] [--quick]
+        [--rounds 3] [--warmup 5000] [--starts 5] [--only mock,prism,...] [--no-pin] [--quick]
 
 Issue 15's goals: nemo-mock answers GET /api/credits/balance/simple (a valid token) at least 1.5x
 as fast as a FastAPI hello route, at least 2x Prism and WireMock, and starts within 1.1x of the
 FastAPI hello route's start-up.
 
-The servers, each a subprocess of its own:
+The servers (credits_servers.py), each a subprocess of its own:
 - ``fastapi``, ``starlette``: benchmarks/hello_server.py, uvicorn as `nemo-mock serve` runs it.
 - ``mock``: ``python -m mock_backend serve --port 0``, so its server settings (protocol, limits)
   are the project's own, whatever they are.
@@ -18,12 +18,14 @@ Prism and WireMock come from benchmarks/install-peers.sh (into benchmarks/.peers
 not installed is listed as such and skipped. FastAPI hello always runs: it is the unit.
 
 Start-up: the time from spawning the process to its first 200 (the route under load; the mock's
-``/__mock/health``, as no token exists yet), the median of ``--starts`` starts taken in turns.
-Throughput: the servers of the last start stay up; each is warmed, then they take turns for
-``--rounds`` rounds so that drift of the machine hits all, and the median round is reported. The
-load generator is a minimal HTTP/1.1 keep-alive client on raw asyncio streams (on uvloop when
-installed): a heavier client would be the bottleneck on two cores. Every response must be a 200
-with the expected body length; one answer of each server is checked in full before the load.
+``/__mock/health``, as no token exists yet), the median of ``--starts`` starts taken in turns,
+each turn beginning with the next server. Throughput: the servers of the last start stay up;
+each is warmed (5,000 requests: WireMock's JIT was still speeding up after 1,000), then they
+take turns for ``--rounds`` rounds so that drift of the machine hits all, and the median round
+is reported. The load generator is a minimal HTTP/1.1 keep-alive client on raw asyncio streams
+(on uvloop when installed): a heavier client would be the bottleneck on two cores. Every
+response must be a 200 with the expected body length; one answer of each server is checked in
+full before the load.
 With two CPUs or more, the servers are pinned to the last CPU and the load generator to the
 others (one core per server, as the issue measured); ``--no-pin`` leaves both to the scheduler.
 
@@ -37,288 +39,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import importlib.util
-import json
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import httpx
+from credits_servers import HOST, PEER_KEYS, SERVERS, Running, Server, Target, spawn
 
-ROOT = Path(__file__).resolve().parent.parent
-PEERS = ROOT / "benchmarks" / ".peers"
-INSTALL_HINT = "not installed (benchmarks/install-peers.sh)"
-HOST = "127.0.0.1"
-CREDITS = "/api/credits/balance/simple"
-HELLO = "/hello"
-# what the mock answers a fresh anonymous token; WireMock's stub answers the same bytes
-CREDITS_ANSWER = {"code": 0, "message": "ok", "data": {"available": 100, "frozen": 0, "total": 100}}
-PEER_TOKEN = {"Authorization": "Bearer bench-credits"}  # Prism and WireMock only ask for one
 T = TypeVar("T")
-
-
-# -- the servers --------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    name: str
-    port: int
-    request: bytes
-    body_length: int
-
-
-def raw_request(path: str, headers: dict[str, str]) -> bytes:
-    lines = [f"GET {path} HTTP/1.1", f"Host: {HOST}", *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-@dataclass
-class Running:
-    """One started server process; ``folder`` holds its files (a log, WireMock's stub)."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    folder: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def log(self) -> str:
-        path = self.folder / "log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-class Server:
-    """A kind of server: how to start it, how to tell it is up, what to load it with."""
-
-    key = ""
-    name = ""
-    # the start-up request, path and headers: its first 200 stops the clock
-    probe: ClassVar[tuple[str, dict[str, str]]] = ("/", {})
-    prints_port = False  # True: the process prints its port; else it is given a free one
-
-    def missing(self) -> str | None:
-        """Why this server cannot run here, or None."""
-        return None
-
-    def command(self, port: int, folder: Path) -> list[str]:
-        raise NotImplementedError
-
-    def read_port(self, line: str) -> int:
-        return int(line)
-
-    def target(self, client: httpx.Client, running: Running) -> Target:
-        """Check one answer in full; the raw request the load repeats, and its body length."""
-        raise NotImplementedError
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def peer_version(package: Path) -> str:
-    with contextlib.suppress(OSError, ValueError, KeyError):
-        return str(json.loads((package / "package.json").read_text())["version"])
-    return ""
-
-
-def contract_example() -> Any:
-    """The example Prism answers GET credits with: the contract's first one."""
-    import yaml
-
-    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
-    content = spec["paths"][CREDITS]["get"]["responses"]["200"]["content"]["application/json"]
-    return next(iter(content["examples"].values()))["value"]
-
-
-def expect(name: str, response: httpx.Response, body: object) -> None:
-    if response.status_code != 200 or response.json() != body:
-        raise RuntimeError(
-            f"{name}: expected 200 {body}, got {response.status_code} {response.text}"
-        )
-
-
-class Hello(Server):
-    probe = (HELLO, {})
-    prints_port = True
-
-    def __init__(self, key: str, name: str) -> None:
-        self.key, self.name = key, name
-
-    def command(self, port: int, folder: Path) -> list[str]:
-        return [sys.executable, str(ROOT / "benchmarks" / "hello_server.py"), self.key]
-
-    def target(self, client: httpx.Client, running: Running) -> Target:
-        response = client.get(running.url + HELLO)
-        expect(self.name, response, {"message": "hello world"})
-        return Target(self.name, running.port, raw_request(HELLO, {}), len(response.content))
-
-
-class Mock(Server):
-    key, name = "mock", "nemo-mock GET credits"
-    probe = ("/__mock/health", {})
-    prints_port = True
-
-    def command(self, port: int, folder: Path) -> list[str]:
-        # as `nemo-mock serve` runs it: the mock's own server settings, not a copy of them
-        return [sys.executable, "-m", "mock_backend", "serve", "--port", "0", "--seed", "0"]
-
-    def read_port(self, line: str) -> int:
-        # "nemo-mock serving http://127.0.0.1:PORT  (seed ...)"
-        return int(line.split()[2].rsplit(":", 1)[1])
-
-    def target(self, client: httpx.Client, running: Running) -> Target:
-        minted = client.post(
-            running.url + "/api/auth/anonymous-token", headers={"X-Client-Id": "bench-credits"}
-        )
-        headers = {"Authorization": f"Bearer {minted.json()['data']['token']}"}
-        response = client.get(running.url + CREDITS, headers=headers)
-        expect(self.name, response, CREDITS_ANSWER)
-        return Target(self.name, running.port, raw_request(CREDITS, headers), len(response.content))
-
-
-class Prism(Server):
-    key = "prism"
-    probe = (CREDITS, PEER_TOKEN)
-    binary = PEERS / "node_modules" / ".bin" / "prism"
-
-    def __init__(self) -> None:
-        self.name = f"Prism {peer_version(PEERS / 'node_modules/@stoplight/prism-cli')}".rstrip()
-
-    def missing(self) -> str | None:
-        return None if self.binary.exists() else INSTALL_HINT
-
-    def command(self, port: int, folder: Path) -> list[str]:
-        spec = str(ROOT / "openapi.yaml")
-        return [str(self.binary), "mock", "-h", HOST, "-p", str(port), "-v", "error", spec]
-
-    def target(self, client: httpx.Client, running: Running) -> Target:
-        response = client.get(running.url + CREDITS, headers=PEER_TOKEN)
-        expect(self.name, response, contract_example())
-        return Target(
-            self.name, running.port, raw_request(CREDITS, PEER_TOKEN), len(response.content)
-        )
-
-
-class WireMock(Server):
-    key = "wiremock"
-    probe = (CREDITS, PEER_TOKEN)
-
-    @property
-    def jar(self) -> Path | None:
-        return next(iter(sorted((PEERS / "node_modules" / "wiremock").glob("build/*.jar"))), None)
-
-    def __init__(self) -> None:
-        self.name = f"WireMock {peer_version(PEERS / 'node_modules/wiremock')}".rstrip()
-
-    def missing(self) -> str | None:
-        if self.jar is None:
-            return INSTALL_HINT
-        return None if shutil.which("java") else "not runnable: no java on PATH"
-
-    def command(self, port: int, folder: Path) -> list[str]:
-        body = json.dumps(CREDITS_ANSWER, separators=(",", ":"))
-        stub = {
-            "request": {
-                "method": "GET",
-                "urlPath": CREDITS,
-                "headers": {"Authorization": {"matches": "Bearer .+"}},
-            },
-            "response": {
-                "status": 200,
-                # a length of its own, or Jetty answers chunked
-                "headers": {"Content-Type": "application/json", "Content-Length": str(len(body))},
-                "body": body,
-            },
-        }
-        (folder / "mappings").mkdir()
-        (folder / "mappings" / "credits.json").write_text(json.dumps(stub))
-        options = ["--port", str(port), "--bind-address", HOST, "--root-dir", str(folder)]
-        return ["java", "-jar", str(self.jar), *options, "--disable-banner"]
-
-    def target(self, client: httpx.Client, running: Running) -> Target:
-        response = client.get(running.url + CREDITS, headers=PEER_TOKEN)
-        expect(self.name, response, CREDITS_ANSWER)
-        return Target(
-            self.name, running.port, raw_request(CREDITS, PEER_TOKEN), len(response.content)
-        )
-
-
-SERVERS: list[Server] = [
-    Hello("fastapi", "FastAPI hello /hello"),
-    Hello("starlette", "Starlette one route /hello"),
-    Mock(),
-    Prism(),
-    WireMock(),
-]
-PEER_KEYS = ("prism", "wiremock")
-
-
-def spawn(server: Server, client: httpx.Client, pin: set[int] | None) -> tuple[Running, float]:
-    """Start ``server``; return it and the seconds from the spawn to its first 200."""
-    folder = Path(tempfile.mkdtemp(prefix=f"bench-credits-{server.key}-"))
-    port = 0 if server.prints_port else free_port()
-    command = server.command(port, folder)
-    log = (folder / "log").open("wb")
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=subprocess.PIPE if server.prints_port else log,
-        stderr=log,
-        preexec_fn=(lambda: os.sched_setaffinity(0, pin)) if pin else None,
-    )
-    log.close()
-    running = Running(server.name, process, port, folder)
-    try:
-        if server.prints_port:
-            assert process.stdout is not None
-            line = process.stdout.readline().decode()
-            try:
-                running.port = server.read_port(line)
-            except (ValueError, IndexError):
-                raise RuntimeError(f"{server.name}: no port in {line!r}") from None
-        path, headers = server.probe
-        deadline = started + 120
-        status = "no answer"
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                response = client.get(running.url + path, headers=headers)
-                if response.status_code == 200:
-                    return running, time.perf_counter() - started
-                status = f"{response.status_code} {response.text[:200]}"
-            if process.poll() is not None or time.perf_counter() > deadline:
-                raise RuntimeError(f"{server.name} did not start ({status}):\n{running.log()}")
-            time.sleep(0.005)
-    except BaseException:
-        running.stop()
-        raise
 
 
 # -- the load generator -------------------------------------------------------------------------
@@ -440,7 +174,9 @@ def goal_line(what: str, ratio: float | None, goal: float, at_most: bool, quick:
     return f"goal: {what}: {ratio:.2f}x ({verdict})"
 
 
-def report(figures: dict[str, Figures], skipped: dict[str, str], args: argparse.Namespace) -> None:
+def report(
+    figures: dict[str, Figures], skipped: dict[str, str], pinned: str, args: argparse.Namespace
+) -> None:
     base = figures["fastapi"]
     print(
         f"GET credits (valid token) vs hello routes: {args.requests} requests x {args.rounds} "
@@ -448,9 +184,9 @@ def report(figures: dict[str, Figures], skipped: dict[str, str], args: argparse.
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     )
     print(settings_line())
-    print(f"load: raw keep-alive client on {client_loop()}; {args.pinned}")
-    header = f"{'server':<28} {'median req/s':>12} {'x FastAPI':>9}   {'rounds':<22}"
-    print(f"{header} {'p50 ms':>7} {'p99 ms':>7} {'start-up s':>10} {'x FastAPI':>9}")
+    print(f"load: raw keep-alive client on {client_loop()}; {pinned}")
+    header = f"{'server':<28} {'median req/s':>12}  {'x FastAPI':>9}   {'rounds':<22}"
+    print(f"{header} {'p50 ms':>7} {'p99 ms':>7} {'start-up s':>10}  {'x FastAPI':>9}")
     for server in SERVERS:
         if server.key in skipped:
             print(f"{server.name:<28} {skipped[server.key]}")
@@ -461,9 +197,9 @@ def report(figures: dict[str, Figures], skipped: dict[str, str], args: argparse.
         middle = sorted(got.rounds, key=lambda r: r.rate)[len(got.rounds) // 2]
         spread = " ".join(f"{r.rate:.0f}" for r in got.rounds)
         print(
-            f"{server.name:<28} {got.rate:>12.0f} {got.rate / base.rate:>8.2f}x   {spread:<22} "
+            f"{server.name:<28} {got.rate:>12.0f}  {got.rate / base.rate:>8.2f}x   {spread:<22} "
             f"{middle.percentile(50):>7.2f} {middle.percentile(99):>7.2f} "
-            f"{got.start_up:>10.2f} {got.start_up / base.start_up:>8.2f}x"
+            f"{got.start_up:>10.2f}  {got.start_up / base.start_up:>8.2f}x"
         )
     mock = figures.get("mock")
 
@@ -504,33 +240,33 @@ def choose(args: argparse.Namespace) -> tuple[list[Server], dict[str, str]]:
     return chosen, skipped
 
 
-def pinning(args: argparse.Namespace) -> set[int] | None:
-    """Pin the load generator to all CPUs but the last, and return the servers' CPU."""
+def pinning(wanted: bool) -> tuple[set[int] | None, str]:
+    """Pin the load generator to all CPUs but the last; the servers' CPU, and a line saying so."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if args.no_pin or len(cpus) < 2:
-        args.pinned = "servers and load not pinned"
-        return None
+    if not wanted or len(cpus) < 2:
+        return None, "servers and load generator not pinned"
     os.sched_setaffinity(0, cpus[:-1])
-    args.pinned = f"servers on CPU {cpus[-1]}, load generator on CPU {cpus[:-1]}"
-    return {cpus[-1]}
+    return {cpus[-1]}, f"servers on CPU {cpus[-1]}, load generator on CPU {cpus[:-1]}"
 
 
-def measure(servers: list[Server], args: argparse.Namespace) -> dict[str, Figures]:
-    pin = pinning(args)
+def measure(
+    servers: list[Server], pin: set[int] | None, args: argparse.Namespace
+) -> dict[str, Figures]:
     figures = {server.key: Figures(server) for server in servers}
     running: dict[str, Running] = {}
     with httpx.Client(timeout=30) as client:
         try:
-            # start-ups in turns; the last start of each stays up for the load
+            # start-ups in turns, each led by the next server (the first start after another's
+            # pays for what that one evicted from the caches); the last of each stays up
             for turn in range(args.starts):
-                for server in servers:
+                for server in servers[turn % len(servers) :] + servers[: turn % len(servers)]:
                     up, seconds = spawn(server, client, pin)
                     figures[server.key].starts.append(seconds)
                     if turn == args.starts - 1:
                         running[server.key] = up
                     else:
                         up.stop()
-            targets = {key: SERVERS_BY_KEY[key].target(client, up) for key, up in running.items()}
+            targets = {key: figures[key].server.target(client, up) for key, up in running.items()}
             for target in targets.values():
                 run(load(target, args.warmup, args.connections))
             for _ in range(args.rounds):
@@ -543,9 +279,6 @@ def measure(servers: list[Server], args: argparse.Namespace) -> dict[str, Figure
     return figures
 
 
-SERVERS_BY_KEY = {server.key: server for server in SERVERS}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, help="requests per round (20000; quick 300)")
@@ -555,7 +288,9 @@ def main() -> int:
     parser.add_argument(
         "--rounds", type=int, help="rounds per server, median reported (3; quick 1)"
     )
-    parser.add_argument("--warmup", type=int, help="requests before the rounds (1000; quick 50)")
+    parser.add_argument(
+        "--warmup", type=int, help="requests before the rounds, each server (5000; quick 50)"
+    )
     parser.add_argument("--starts", type=int, help="starts per server, median (5; quick 1)")
     parser.add_argument(
         "--only",
@@ -577,14 +312,15 @@ def main() -> int:
         ("requests", 20000, 300),
         ("connections", 32, 8),
         ("rounds", 3, 1),
-        ("warmup", 1000, 50),
+        ("warmup", 5000, 50),
         ("starts", 5, 1),
     ):
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     servers, skipped = choose(args)
-    figures = measure(servers, args)
-    report(figures, skipped, args)
+    pin, pinned = pinning(not args.no_pin)
+    figures = measure(servers, pin, args)
+    report(figures, skipped, pinned, args)
     return 0
 
 

@@ -38,7 +38,8 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_credits import CREDITS, Round, Target, load, raw_request
+from bench_credits import Round, load
+from credits_servers import CREDITS, Target, raw_request
 
 HOST = "127.0.0.1"
 CREDITS_EACH_RUN = 50  # the waveform edit

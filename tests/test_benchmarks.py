@@ -27,9 +27,17 @@ NUMBER = r"-?\d+(?:\.\d+)?"
 # lines (regular expressions, one line each) that each script's output must contain
 FIGURES = {
     "bench_credits": (
-        rf"^bare FastAPI /hello +(?P<rate>\d+) +\d+ +\d+ +{NUMBER} +{NUMBER}$",
-        rf"^mock /api/credits/balance/simple +(?P<rate>\d+) +\d+ +\d+ +{NUMBER} +{NUMBER}$",
-        rf"^ratio mock / bare: {NUMBER}x median, {NUMBER}x best .*quick: not judged\)$",
+        rf"^FastAPI hello /hello +(?P<rate>\d+) +1\.00x +\d+ +{NUMBER} +{NUMBER} +{NUMBER} "
+        r"+1\.00x$",
+        rf"^Starlette one route /hello +(?P<rate>\d+) +{NUMBER}x +\d+ +{NUMBER} +{NUMBER} "
+        rf"+{NUMBER} +{NUMBER}x$",
+        rf"^nemo-mock GET credits +(?P<rate>\d+) +{NUMBER}x +\d+ +{NUMBER} +{NUMBER} +{NUMBER} "
+        rf"+{NUMBER}x$",
+        # the peers are left out of --quick whether installed or not
+        r"^Prism.* skipped in --quick ",
+        r"^WireMock.* skipped in --quick ",
+        rf"^goal: nemo-mock >= 1\.5x FastAPI hello: {NUMBER}x \(quick: not judged\)$",
+        rf"^goal: nemo-mock start-up <= 1\.1x FastAPI hello's: {NUMBER}x \(quick: not judged\)$",
     ),
     "bench_render": (
         rf"^song -> 1080p waveform MP4 +{NUMBER}s +{NUMBER}s +{NUMBER}s +5\.\d\ds .*not judged",

@@ -30,3 +30,34 @@ def test_importing_does_not_load_the_media_stack(modules: str) -> None:
     )
     assert done.stdout.strip() == "[]", f"importing {modules} loaded {done.stdout.strip()}"
 
+
+# what `nemo-mock serve` does before its first request (mock_backend/cli.py), then a token and
+# GET credits: the benchmark's start-up and hot path never wait for the media stack
+SERVE = """
+import asyncio, sys, httpx, uvicorn
+from mock_backend.cli import build_parser, settings_from
+from mock_backend.web.app import create_app
+from mock_backend.web.server import server_limits
+
+app = create_app(settings_from(build_parser().parse_args(["serve"])))
+uvicorn.Config(app, lifespan="on", **server_limits(app.state.backend.limits)).load()
+
+async def first_calls():
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+        minted = await client.post("/api/auth/anonymous-token", headers={"X-Client-Id": "light"})
+        bearer = {"Authorization": "Bearer " + minted.json()["data"]["token"]}
+        got = await client.get("/api/credits/balance/simple", headers=bearer)
+        assert got.json()["code"] == 0, got.text
+
+asyncio.run(first_calls())
+print(sorted(m for m in HEAVY if m in sys.modules))
+"""
+
+
+def test_serving_credits_does_not_load_the_media_stack() -> None:
+    code = f"HEAVY = {HEAVY!r}\n{SERVE}"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", f"serving GET credits loaded {done.stdout.strip()}"

@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .control.redact import redact_logs
 from .errors import ApiError
 from .settings import Settings
@@ -241,7 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_rules(path: Path) -> list[dict[str, Any]]:
     """A rules file: a list (or one) of {name|rule|rules, scope?, match?, times?} objects."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    import yaml  # on first use: a start without rules reads no YAML at all
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not YAML: {exc}") from None
     items = data if isinstance(data, list) else [data]
     if not all(isinstance(item, dict) for item in items):
         raise ValueError(f"{path}: expected a list of objects")
@@ -375,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             requests += load_rules(args.rules)
         for request in requests:
             book.add(book.build(request))
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+    except (OSError, ValueError) as exc:
         print(f"nemo-mock: cannot read rules: {exc}", file=sys.stderr)
         return 2
     except ApiError as exc:

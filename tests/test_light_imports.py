@@ -7,8 +7,10 @@ render or generated sample. A fresh interpreter is the only honest place to look
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +63,34 @@ def test_serving_credits_does_not_load_the_media_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout.strip() == "[]", f"serving GET credits loaded {done.stdout.strip()}"
+
+
+# start-up reads the contract from its cache and compiles no validator: neither PyYAML nor
+# jsonschema load before the first request that needs them
+START = """
+import sys, uvicorn
+from mock_backend.cli import build_parser, settings_from
+from mock_backend.web.app import create_app
+from mock_backend.web.server import server_limits
+
+app = create_app(settings_from(build_parser().parse_args(["serve"])))
+uvicorn.Config(app, lifespan="on", **server_limits(app.state.backend.limits)).load()
+print(sorted(m for m in ("yaml", "jsonschema", "referencing") if m in sys.modules))
+"""
+
+
+def test_a_start_with_the_contract_cached_loads_no_yaml_or_jsonschema(tmp_path: Path) -> None:
+    env = {**os.environ, "NEMO_CACHE_DIR": str(tmp_path)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", START],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env=env,
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert runs[0] == "['yaml']", f"the first start (parsing the contract) loaded {runs[0]}"
+    assert runs[1] == "[]", f"a start with the contract cached loaded {runs[1]}"

@@ -17,6 +17,20 @@ import pytest
 HEAVY = ("av", "numpy", "PIL")
 
 
+def _loaded(code: str, modules: tuple[str, ...], env: dict[str, str] | None = None) -> str:
+    """Which of ``modules`` a fresh interpreter holds after running ``code``."""
+    code += f"\nprint(sorted(m for m in {modules!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
+    )
+    return done.stdout.strip()
+
+
 @pytest.mark.parametrize(
     "modules",
     [
@@ -26,16 +40,12 @@ HEAVY = ("av", "numpy", "PIL")
     ],
 )
 def test_importing_does_not_load_the_media_stack(modules: str) -> None:
-    code = f"import sys, {modules}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert done.stdout.strip() == "[]", f"importing {modules} loaded {done.stdout.strip()}"
+    loaded = _loaded(f"import sys, {modules}", HEAVY)
+    assert loaded == "[]", f"importing {modules} loaded {loaded}"
 
 
-# what `nemo-mock serve` does before its first request (mock_backend/cli.py), then a token and
-# GET credits: the benchmark's start-up and hot path never wait for the media stack
-SERVE = """
+# what `nemo-mock serve` does before its first request (mock_backend/cli.py)
+BUILD = """
 import asyncio, sys, httpx, uvicorn
 from mock_backend.cli import build_parser, settings_from
 from mock_backend.web.app import create_app
@@ -43,7 +53,11 @@ from mock_backend.web.server import server_limits
 
 app = create_app(settings_from(build_parser().parse_args(["serve"])))
 uvicorn.Config(app, lifespan="on", **server_limits(app.state.backend.limits)).load()
+"""
 
+# then a token and GET credits: the benchmark's start-up and hot path never wait for the media
+# stack
+SERVE = """
 async def first_calls():
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
@@ -53,44 +67,18 @@ async def first_calls():
         assert got.json()["code"] == 0, got.text
 
 asyncio.run(first_calls())
-print(sorted(m for m in HEAVY if m in sys.modules))
 """
 
 
 def test_serving_credits_does_not_load_the_media_stack() -> None:
-    code = f"HEAVY = {HEAVY!r}\n{SERVE}"
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert done.stdout.strip() == "[]", f"serving GET credits loaded {done.stdout.strip()}"
-
-
-# start-up reads the contract from its cache and compiles no validator: neither PyYAML nor
-# jsonschema load before the first request that needs them
-START = """
-import sys, uvicorn
-from mock_backend.cli import build_parser, settings_from
-from mock_backend.web.app import create_app
-from mock_backend.web.server import server_limits
-
-app = create_app(settings_from(build_parser().parse_args(["serve"])))
-uvicorn.Config(app, lifespan="on", **server_limits(app.state.backend.limits)).load()
-print(sorted(m for m in ("yaml", "jsonschema", "referencing") if m in sys.modules))
-"""
+    loaded = _loaded(BUILD + SERVE, HEAVY)
+    assert loaded == "[]", f"serving GET credits loaded {loaded}"
 
 
 def test_a_start_with_the_contract_cached_loads_no_yaml_or_jsonschema(tmp_path: Path) -> None:
+    """Start-up reads the contract from its cache and compiles no validator: neither PyYAML nor
+    jsonschema load before the first request that needs them."""
     env = {**os.environ, "NEMO_CACHE_DIR": str(tmp_path)}
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", START],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-            env=env,
-        ).stdout.strip()
-        for _ in range(2)
-    ]
-    assert runs[0] == "['yaml']", f"the first start (parsing the contract) loaded {runs[0]}"
-    assert runs[1] == "[]", f"a start with the contract cached loaded {runs[1]}"
+    parsing, cached = (_loaded(BUILD, ("yaml", "jsonschema", "referencing"), env) for _ in "12")
+    assert parsing == "['yaml']", f"the first start (parsing the contract) loaded {parsing}"
+    assert cached == "[]", f"a start with the contract cached loaded {cached}"

@@ -82,3 +82,9 @@ def test_a_start_with_the_contract_cached_loads_no_yaml_or_jsonschema(tmp_path: 
     parsing, cached = (_loaded(BUILD, ("yaml", "jsonschema", "referencing"), env) for _ in "12")
     assert parsing == "['yaml']", f"the first start (parsing the contract) loaded {parsing}"
     assert cached == "[]", f"a start with the contract cached loaded {cached}"
+
+
+def test_a_start_loads_no_agent_machinery_until_the_first_run() -> None:
+    agent = tuple(f"mock_backend.agent.{m}" for m in ("planning", "intents", "stream", "replies"))
+    loaded = _loaded(BUILD, agent)
+    assert loaded == "[]", f"a start loaded {loaded}"

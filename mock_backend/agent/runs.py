@@ -14,16 +14,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import AsyncGenerator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..settings import Settings
 from ..state.accounts import Accounts
 from ..state.clock import Clock
 from ..state.randomness import Randomness
 from ..state.store import SessionRecord, Store, UserRecord
-from .planning import AgentTiming, SessionView, plan_run
-from .stream import Run, RunOutcome, StreamFaults, StreamSettings
-from .timeline import UploadView
+from .stream_config import StreamFaults, StreamSettings
+
+if TYPE_CHECKING:  # the planning and streaming machinery loads with the first run
+    from .planning import SessionView
+    from .stream import Run, RunOutcome
 
 __all__ = ["Runs"]
 
@@ -83,6 +85,9 @@ class Runs:
         from the first byte. ``note`` tells the journal what the suite needs to know (a
         duplicate send, a scripted stall). The keywords are a fired rule's, for this run only:
         ``faults`` replace the session's scripted ones."""
+        from .planning import AgentTiming, plan_run
+        from .stream import Run
+
         timing = AgentTiming()
         if silent_close:
             timing = dataclasses.replace(timing, silent_edit_probability=1.0)
@@ -178,6 +183,9 @@ def _faults(session: SessionRecord, ruled: StreamFaults | None) -> tuple[StreamF
 
 def _view(session: SessionRecord) -> SessionView:
     """What the agent may read of a session: a copy of its draft, its uploads, its language."""
+    from .planning import SessionView
+    from .timeline import UploadView
+
     return SessionView(
         draft=copy.deepcopy(session.draft),
         uploads=[

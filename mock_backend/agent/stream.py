@@ -23,7 +23,6 @@ a run sends depends on timing, so sharing the agent's rng would let timing leak 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import random
 import string
@@ -33,17 +32,22 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..errors import MockBackendError
 from ..state.clock import Clock
 from .events import (
     EMPTY_BYTES,
     HEARTBEAT_BYTES,
     EventBuilder,
-    Shape,
     encode_event,
     encode_malformed,
 )
 from .planning import CallStep, EndStep, ResponseStep, RunPlan, TextStep
+from .stream_config import (
+    MAX_RUN_SECONDS,
+    InvalidStreamConfig,
+    StreamError,
+    StreamFaults,
+    StreamSettings,
+)
 
 __all__ = [
     "MAX_RUN_SECONDS",
@@ -56,97 +60,8 @@ __all__ = [
     "StreamSettings",
 ]
 
-MAX_RUN_SECONDS = 900.0  # "up to 15 min" (seed), `--max-time 900` (v1.9)
-
 OutcomeStatus = Literal["completed", "capped", "failed", "cancelled"]
 Draft = dict[str, Any]
-
-
-class StreamError(MockBackendError):
-    """A `Run` used out of order (started twice, a second listener, awaited before start)."""
-
-
-class InvalidStreamConfig(StreamError, TypeError, ValueError):
-    """`StreamSettings` or `StreamFaults` with a field of the wrong type or out of range.
-
-    Also a TypeError and a ValueError, so that code building them from JSON can catch either.
-    """
-
-
-def _number(owner: object, name: str, *, positive: bool = False, optional: bool = False) -> None:
-    value = getattr(owner, name)
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidStreamConfig(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise InvalidStreamConfig(f"{name} must be {'above' if positive else 'at least'} 0")
-
-
-def _index(owner: object, name: str) -> None:
-    value = getattr(owner, name)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise InvalidStreamConfig(f"{name} must be an event index (0 or more) or null")
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    shape: Shape = "adk"
-    heartbeat_every: float = 15.0  # virtual seconds of silence before a heartbeat
-    empty_line_probability: float = 0.25  # heartbeats sent as an empty ``data:`` line
-    max_duration: float = MAX_RUN_SECONDS
-
-    def __post_init__(self) -> None:
-        if self.shape not in ("adk", "legacy"):
-            raise InvalidStreamConfig(f"shape must be adk or legacy, got {self.shape!r}")
-        _number(self, "heartbeat_every", positive=True)
-        _number(self, "max_duration", positive=True)
-        _number(self, "empty_line_probability")
-        if self.empty_line_probability > 1:
-            raise InvalidStreamConfig("empty_line_probability must be between 0 and 1")
-
-
-@dataclass(frozen=True)
-class StreamFaults:
-    """Scripted failures. Event indexes count the plan's events from 0 (heartbeats excluded) and
-    are clamped to the last event, so a fault always fires."""
-
-    heartbeats_only_for: float = 0.0  # the plan starts this many virtual seconds late
-    stall_after: float | None = None  # virtual seconds after the start of the run…
-    stall_for: float = 0.0  # …nothing at all is sent, and the plan waits, for this long
-    cut_at_event: int | None = None  # half of this event's bytes, then the stream closes
-    malformed_at_event: int | None = None  # a non-JSON ``data:`` line just before this event
-    error_at_event: int | None = None  # an error event instead of this one; the run fails
-    error_message: str = "The agent run failed: internal error"
-    buffered: bool = False  # nothing reaches the listener until the run ends, then all at once
-
-    @classmethod
-    def from_dict(cls, raw: object, where: str = "body") -> StreamFaults:
-        """From JSON (the control API, a rule's ``respond.stream``): an unknown field or a
-        value of the wrong type is an `InvalidStreamConfig` naming it."""
-        if not isinstance(raw, dict):
-            raise InvalidStreamConfig(f"{where}: an object of stream faults, got {raw!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise InvalidStreamConfig(
-                f"{where}: unknown fault fields {unknown}; known: {sorted(known)}"
-            )
-        try:
-            return cls(**raw)
-        except InvalidStreamConfig as exc:
-            raise InvalidStreamConfig(f"{where}: {exc}") from None
-
-    def __post_init__(self) -> None:
-        _number(self, "heartbeats_only_for")
-        _number(self, "stall_after", optional=True)
-        _number(self, "stall_for")
-        for name in ("cut_at_event", "malformed_at_event", "error_at_event"):
-            _index(self, name)
-        if not isinstance(self.error_message, str) or not self.error_message:
-            raise InvalidStreamConfig("error_message must be a non-empty string")
-        if not isinstance(self.buffered, bool):
-            raise InvalidStreamConfig(f"buffered must be true or false, got {self.buffered!r}")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..agent.stream import InvalidStreamConfig, StreamFaults
+from ..agent.stream_config import InvalidStreamConfig, StreamFaults
 from ..backend import Backend
 from ..errors import ApiError
 from ..namespaces import backend_of

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..agent.stream import StreamFaults
+from ..agent.stream_config import StreamFaults
 
 __all__ = ["NO_OVERRIDES", "Overrides"]
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from ..agent.stream import InvalidStreamConfig, StreamFaults
+from ..agent.stream_config import InvalidStreamConfig, StreamFaults
 from ..errors import ApiError
 
 __all__ = [

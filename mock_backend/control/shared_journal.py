@@ -63,8 +63,9 @@ class SharedJournal(Journal):
         try:
             with self._watch_lock:
                 if self._stop_watching is None:
-                    self._watching += 1
-                    watching = self._watching
+                    with self._lock:
+                        self._watching += 1
+                        watching = self._watching
                     self._stop_watching = self.store.watch_journal(
                         lambda news: self._hear(watching, news)
                     )
@@ -91,7 +92,8 @@ class SharedJournal(Journal):
         if self._stop_watching is not None:
             self._stop_watching()
             self._stop_watching = None
-            self._watching += 1
+            with self._lock:
+                self._watching += 1
 
     def _hear(self, watching: int, news: JournalNews) -> None:
         """The store's news (from the watcher's thread), passed on to this process's readers."""

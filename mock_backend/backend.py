@@ -121,6 +121,7 @@ class Backend:
     def close(self) -> None:
         if self.clock_sync is not None:
             self.clock_sync.close()
+        self.journal.close()
         self.runs.cancel_all()
         self.renders.close()
         self.store.close()

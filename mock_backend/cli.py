@@ -96,9 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="server processes sharing the port (default: %(default)s). More than one needs "
-        "--state redis://... (their shared state: records, credits, rules, journal, a manual "
-        "clock's moves); the control API refuses what would reach one process only (the "
-        "journal's live feed)",
+        "--state redis://... (their shared state: records, credits, rules, journal and its "
+        "live feed, a manual clock's moves)",
     )
     serve.add_argument(
         "--max-namespaces",

@@ -50,8 +50,7 @@ class Settings:
     # the wall time (time.time) at which the clock read ``epoch``: the --workers processes'
     # clocks read alike whenever each started; None: when the clock is made
     clock_started_at: float | None = None
-    # how many server processes share this mock's state (--workers): control calls whose
-    # effect would stay in the one process that answers are refused when more than one
+    # how many server processes share this mock's state (--workers; /__mock/health says it)
     workers: int = 1
     # where the records live (users, credits, tokens, sessions, uploads, renders): "memory", or
     # a Redis server "redis://HOST:PORT/DB" that several processes can share (state/open_store)

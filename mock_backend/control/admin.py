@@ -33,7 +33,6 @@ from .scenarios import CATALOGUE
 
 __all__ = [
     "ADMIN_COOKIE",
-    "JOURNAL_PER_PROCESS",
     "Endpoint",
     "admin_routes",
     "authorized",
@@ -59,16 +58,13 @@ def is_loopback(host: str) -> bool:
 Endpoint = Callable[[Request, Backend, dict[str, Any]], Awaitable[Any]]
 
 
-def guarded(
-    fn: Endpoint, *, per_process: str | None = None
-) -> Callable[[Request], Awaitable[Response]]:
+def guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     """A control endpoint: refused unless `_authorize` lets the caller in, given the body as a
     JSON object, answered in the envelope (or with the `Response` it returns). The console's
     page and feed go through it too, so they are exactly as open as the rest of the API.
 
-    ``per_process`` says why the endpoint's effect would stay in the one process that answers:
-    with ``--workers`` N > 1 (web/workers.py) it is refused, rather than answered for one worker
-    as if for all."""
+    Every endpoint acts for all of a ``--workers`` server's processes (web/workers.py): none
+    is left whose effect would stay in the one that answers."""
 
     async def endpoint(request: Request) -> Response:
         backend = backend_of(request)
@@ -83,14 +79,6 @@ def guarded(
                 raise ApiError(422, f"body: {exc}", data={"field": "body"}) from None
             if not isinstance(body, dict):
                 raise ApiError(422, "body: a JSON object is expected", data={"field": "body"})
-            if backend.settings.workers > 1 and per_process:
-                raise ApiError(
-                    409,
-                    f"{request.method} {request.url.path} would reach one of this server's "
-                    f"{backend.settings.workers} worker processes only: {per_process}. "
-                    "Use rules (POST /__mock/scenarios: shared by every worker), or serve with "
-                    "--workers 1",
-                )
             result = await fn(request, backend, body)
         except ApiError as error:
             return error_response(error, backend.control_profile)
@@ -314,13 +302,6 @@ async def list_namespaces(request: Request, backend: Backend, body: dict[str, An
         "limit": namespaces.limit,
         "idle_seconds": namespaces.idle_seconds,
     }
-
-
-# what stays in each process with --workers N: refused there (see `guarded`)
-JOURNAL_PER_PROCESS = (
-    "each process tells its own live readers of the requests it answers (GET /__mock/journal "
-    "shows every worker's)"
-)
 
 
 async def close_namespace(request: Request, backend: Backend, body: dict[str, Any]) -> Any:

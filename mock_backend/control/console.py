@@ -14,7 +14,8 @@ API's own guard (`admin.guarded`): loopback only, or the admin token, exactly li
 - ``GET /__mock/journal/live``: Server-Sent Events, ``entry`` (an entry as ``GET
   /__mock/journal`` shows it, tokens redacted, sent again each time it changes), ``cleared``
   (a reset emptied the journal), ``dropped`` (the reader fell behind and missed changes: reload
-  the journal). It starts with the last `SNAPSHOT` entries.
+  the journal). It starts with the last `SNAPSHOT` entries. With ``--workers`` on Redis it
+  follows every worker, whichever serves it (control/shared_journal.py).
 - ``GET /__mock/sessions/{session_id}/timeline.svg``: the compatibility report's timeline of
   that session's entries (`timeline_svg`), drawn from the journal.
 """
@@ -39,8 +40,8 @@ from ..errors import ApiError
 from ..namespaces import backend_of
 from ..openapi.envelope import error_response
 from ..openapi.limits import read_body
-from .admin import ADMIN_COOKIE, JOURNAL_PER_PROCESS, authorized, guarded
-from .journal import public
+from .admin import ADMIN_COOKIE, authorized, guarded
+from .journal import kept, public
 from .subscribers import TooManySubscribers
 from .timeline_svg import timeline_svg
 
@@ -113,24 +114,37 @@ async def live_journal(request: Request, backend: Backend, body: dict[str, Any])
     except TooManySubscribers as exc:
         raise ApiError(429, str(exc)) from None
 
+    def snapshot() -> tuple[list[str], set[int]]:
+        """The last entries written out, and the ids of the finished ones: a shared journal's
+        finished entries are final, so when one that finished as the reader subscribed is
+        announced too (`kept`), it is not sent twice."""
+        recent = [public(e) for e in journal.recent(SNAPSHOT)]
+        finished = {int(e["id"]) for e in recent if e["real_end"] is not None}
+        return [_json(e) for e in recent], finished
+
     async def events() -> AsyncIterator[dict[str, str]]:
         try:
             yield {"event": "clock", "data": _json(backend.clock.describe())}
-            # written in a worker thread, as GET /__mock/journal is: hundreds of large entries
-            # must not hold up the server
-            recent = journal.entries()[-SNAPSHOT:]
-            for text in await anyio.to_thread.run_sync(lambda: [_json(e.public()) for e in recent]):
+            # read and written in a worker thread, as GET /__mock/journal is: hundreds of large
+            # entries (from Redis, with --workers) must not hold up the server
+            texts, sent = await anyio.to_thread.run_sync(snapshot)
+            for text in texts:
                 yield {"event": "entry", "data": text}
             while True:
                 owed = await subscriber.changes()
                 if owed.ended:
                     return
                 if owed.cleared:
+                    sent.clear()
                     yield {"event": "cleared", "data": _json(backend.clock.describe())}
-                if owed.dropped:
-                    yield {"event": "dropped", "data": _json({"changes": owed.dropped})}
-                for entry in journal.query(ids=owed.ids):
-                    yield {"event": "entry", "data": _json(entry.public())}
+                shown, gone = journal.changes(owed.ids)
+                if owed.dropped + gone:
+                    yield {"event": "dropped", "data": _json({"changes": owed.dropped + gone})}
+                for entry in shown:
+                    if kept(entry) and int(public(entry)["id"]) in sent:
+                        sent.discard(int(public(entry)["id"]))
+                        continue
+                    yield {"event": "entry", "data": _json(public(entry))}
                 await anyio.sleep(COALESCE_SECONDS)  # wall time: it paces a screen, not a run
         finally:
             journal.unsubscribe(subscriber)
@@ -166,11 +180,7 @@ def console_routes() -> list[Route]:
         Route("/__mock/ui/login", login_form, methods=["GET"]),
         Route("/__mock/ui/login", login, methods=["POST"]),
         Route("/__mock/ui/{asset}", guarded(page), methods=["GET"]),
-        Route(
-            "/__mock/journal/live",
-            guarded(live_journal, per_process=JOURNAL_PER_PROCESS),
-            methods=["GET"],
-        ),
+        Route("/__mock/journal/live", guarded(live_journal), methods=["GET"]),
         Route(
             "/__mock/sessions/{session_id}/timeline.svg",
             guarded(session_timeline),

@@ -9,8 +9,8 @@ DELETE under ``/__mock/``) are journaled too, with no operation, so every action
 mock shows next to what it changed; reads of the control API are not.
 
 A live reader (the console's feed) subscribes (`Journal.subscribe`): it is told which entries
-changed (started, answered, streamed an event, finished) and reads them itself; what it is owed
-is bounded (`subscribers`).
+changed (started, answered, streamed an event, finished) and reads them itself (`recent`,
+`changes`); what it is owed is bounded (`subscribers`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ __all__ = [
     "JournalMiddleware",
     "StreamEvent",
     "counted_as",
+    "kept",
     "matching",
     "public",
 ]
@@ -221,20 +222,26 @@ class Journal:
             subscriber.touch(entry.id)
 
     def finished(self, entry: Entry) -> None:
-        """Count a finished entry's bytes; drop the oldest entries while over the budget."""
+        """Count a finished entry's bytes, drop the oldest entries while over the budget, and
+        tell the live readers."""
+        if self._count(entry):
+            self.changed(entry)
+
+    def _count(self, entry: Entry) -> bool:
+        """Count a finished entry against the budget (`finished`); False if it was let go."""
         size = ENTRY_OVERHEAD + len(entry.raw_body) + len(entry.raw_response)
         size += sum(len(k) + len(v) for k, v in entry.raw_headers or ())
         size += sum(len(text) + 32 for _, text in entry.raw_events or ())
         size += 8 * (len(entry.heartbeats or ()) + len(entry.notes or ()))
         with self._lock:
             if entry.size < 0:  # let go while still open: no longer the journal's
-                return
+                return False
             entry.size = size
             self.bytes += size
             while self.bytes > self.max_bytes and len(self._entries) > 1:
                 self._let_go(self._entries.popleft())
                 self.dropped += 1
-        self.changed(entry)
+        return True
 
     def _let_go(self, entry: Entry) -> None:
         self.bytes -= max(entry.size, 0)  # 0 for one still open: it was never counted
@@ -262,15 +269,32 @@ class Journal:
         return entry
 
     def clear(self) -> None:
+        """Forget every entry, and tell the live readers."""
+        for subscriber in self._forget():
+            subscriber.clear()
+
+    def _forget(self) -> list[Subscriber]:
+        """Forget every entry (`clear`); the live readers, still to be told."""
         with self._lock:
             for entry in self._entries:
                 entry.size = -1  # an open stream's entry, finishing later, is not counted
             self._entries.clear()
             self._ids = itertools.count(1)
             self.bytes = self.dropped = 0
-            subscribers = self._subscribers[:]
-        for subscriber in subscribers:
-            subscriber.clear()
+            return self._subscribers[:]
+
+    def close(self) -> None:
+        """Let go of what the journal holds outside (a shared one's watcher); entries stay."""
+
+    def recent(self, count: int) -> list[Entry | dict[str, Any]]:
+        """The last ``count`` entries, oldest first: what a new live reader is sent first."""
+        return [*self.entries()[-count:]] if count > 0 else []
+
+    def changes(self, ids: list[int]) -> tuple[list[Entry | dict[str, Any]], int]:
+        """What a live reader sends for the ``ids`` it is owed (`Subscriber.changes`): the
+        entries as they are now, and how many it can no longer have (count them as dropped).
+        Here in the order of their ids; an id let go meanwhile is left out."""
+        return [*self.query(ids=ids)], 0
 
     def entries(self) -> list[Entry]:
         with self._lock:
@@ -299,6 +323,12 @@ class Journal:
 def public(entry: Entry | dict[str, Any]) -> dict[str, Any]:
     """An entry as the control API shows it (a shared journal's are shown already)."""
     return entry if isinstance(entry, dict) else entry.public()
+
+
+def kept(entry: Entry | dict[str, Any]) -> bool:
+    """Whether an entry is shown as a shared journal's store keeps it: finished, never to
+    change (an `Entry` object is this process's own, and may still be written to)."""
+    return isinstance(entry, dict)
 
 
 def counted_as(entry: Entry | dict[str, Any]) -> str:

@@ -1,9 +1,10 @@
 """The journal's live readers: what each is owed, bounded.
 
 A reader is told which entries changed, not what they became: it reads them itself when it
-is ready, so an entry that changes a thousand times while it waits is one id, and a reader
-that is slow or gone costs at most ``limit`` ids (the oldest are forgotten and counted, and the
-reader says so and reloads). Telling never blocks and works from any thread.
+is ready, so an entry that changes a thousand times while it waits is one id (in the place of
+its latest change), and a reader that is slow or gone costs at most ``limit`` ids (the oldest
+are forgotten and counted, and the reader says so and reloads). Telling never blocks and works
+from any thread.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class TooManySubscribers(MockBackendError):
 class Changes:
     """What a subscriber was owed since it last looked."""
 
-    ids: list[int]  # entries that changed, oldest change first
+    ids: list[int]  # entries that changed, in the order of their latest change
     dropped: int  # changes forgotten because the reader fell behind
     cleared: bool  # the journal was emptied (a reset) before these ids
     ended: bool = False  # the server is stopping: the reader should end
@@ -50,11 +51,19 @@ class Subscriber:
     def touch(self, entry_id: int) -> None:
         with self._lock:
             if entry_id in self._changed:
-                return  # already owed: the reader reads the entry as it is then
-            if len(self._changed) >= self.limit:
+                # already owed (the reader reads the entry as it is then): moved to its latest
+                # change, so a journal's finished entries come in the order they finished
+                del self._changed[entry_id]
+            elif len(self._changed) >= self.limit:
                 del self._changed[next(iter(self._changed))]
                 self._dropped += 1
             self._changed[entry_id] = None
+        self._signal()
+
+    def missed(self, count: int = 1) -> None:
+        """Changes were lost on their way here (the reader should reload): counted as dropped."""
+        with self._lock:
+            self._dropped += count
         self._signal()
 
     def clear(self) -> None:

@@ -24,7 +24,9 @@ back (the contract in store.py). The keys, after the prefix:
                                ``moves``, ``taken``, ``holds``, ``held_at``, ``held_since``),
                                changed by `CLOCK`, each change PUBLISHed on channel ``clock``;
                                kept through `clear`
-``journal``            list    finished journal entries (JSON, as the control API shows them)
+``journal``            list    finished journal entries (JSON, as the control API shows them);
+                               each one kept is PUBLISHed on channel ``journal`` as
+                               ``"{id} {JSON}"``, and ``cleared`` when `clear` empties it
 ``journal:bytes``      string  their JSON bytes in all (`APPEND_JOURNAL` keeps within budget)
 ``namespaces``         zset    the mock namespaces in this one, scored by when a process last
                                used one (Redis's own TIME, so hosts agree): `mark_used`,
@@ -39,6 +41,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,13 +51,33 @@ from urllib.parse import urlsplit
 import redis
 
 from ..errors import MockBackendError
-from .store import ClockState, RenderRecord, SessionRecord, TokenRecord, UploadRecord, UserRecord
+from .store import (
+    ClockState,
+    JournalNews,
+    RenderRecord,
+    SessionRecord,
+    TokenRecord,
+    UploadRecord,
+    UserRecord,
+)
 
 __all__ = ["RedisStore", "StateUnreachable", "shown"]
 
 
 class StateUnreachable(MockBackendError):
     """The Redis server named by ``--state`` does not answer."""
+
+
+_log = logging.getLogger("nemo_mock")
+JOURNAL_WATCH_SECONDS = 0.2  # a journal watcher's longest wait on Redis: how soon it stops
+
+
+def _journal_news(data: str) -> JournalNews:
+    """A message of a journal's channel: ``"{id} {JSON}"`` (`APPEND_JOURNAL`), or ``cleared``."""
+    if data == "cleared":
+        return JournalNews("cleared")
+    entry_id, _, text = data.partition(" ")
+    return JournalNews("entry", int(entry_id), text)
 
 
 # KEYS[1] the user's hash; ARGV[1] the amount. 1 frozen, 0 not enough (or no such user).
@@ -126,9 +150,12 @@ return removed
 
 
 # KEYS[1] the journal list, KEYS[2] its byte count; ARGV[1] the entry's JSON, ARGV[2] the most
-# entries, ARGV[3] the most bytes. The oldest go while over either (the newest always stays).
+# entries, ARGV[3] the most bytes, ARGV[4] the journal's channel, ARGV[5] the entry's id. The
+# oldest go while over either (the newest always stays). Announced in the same script, so the
+# watchers hear the entries in the order the list holds them, whichever process kept them.
 APPEND_JOURNAL = """
 redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[4], ARGV[5] .. ' ' .. ARGV[1])
 local total = redis.call('INCRBY', KEYS[2], string.len(ARGV[1]))
 local n = redis.call('LLEN', KEYS[1])
 local dropped = 0
@@ -233,11 +260,17 @@ class RedisStore:
         self._clock = self._redis.register_script(CLOCK)
         self._mark_used = self._redis.register_script(MARK_USED)
         self._release_idle = self._redis.register_script(RELEASE_IDLE)
+        self._watchers: list[tuple[threading.Event, threading.Thread]] = []
 
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
     def close(self) -> None:
+        for stopped, _ in self._watchers:  # off the connections before they close
+            stopped.set()
+        for _, thread in self._watchers:
+            thread.join(timeout=10 * JOURNAL_WATCH_SECONDS)
+        self._watchers.clear()
         self._redis.close()
 
     # -- users and credits -----------------------------------------------------------------
@@ -441,11 +474,58 @@ class RedisStore:
     def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
         keys = [self._key("journal"), self._key("journal", "bytes")]
         text = json.dumps(entry, separators=(",", ":"))
-        return int(self._append_journal(keys=keys, args=[text, limit, max_bytes]))
+        args: list[str | int] = [text, limit, max_bytes, self._key("journal"), int(entry["id"])]
+        return int(self._append_journal(keys=keys, args=args))
 
-    def journal(self) -> list[dict[str, Any]]:
-        raws: list[str] = self._redis.lrange(self._key("journal"), 0, -1)  # type: ignore[assignment]
+    def journal(self, last: int | None = None) -> list[dict[str, Any]]:
+        if last is not None and last <= 0:
+            return []
+        start = 0 if last is None else -last
+        raws: list[str] = self._redis.lrange(self._key("journal"), start, -1)  # type: ignore[assignment]
         return [json.loads(raw) for raw in raws]
+
+    def watch_journal(self, on_news: Callable[[JournalNews], None]) -> Callable[[], None]:
+        channel = self._key("journal")
+        pubsub = self._redis.pubsub()  # type: ignore[no-untyped-call]
+        pubsub.subscribe(channel)
+        try:  # subscribed once Redis says so: from then on nothing kept is missed
+            for _ in range(100):  # a bound on replies, not a timing
+                reply = pubsub.get_message(timeout=JOURNAL_WATCH_SECONDS)
+                if reply is not None and reply["type"] == "subscribe":
+                    break
+            else:
+                raise StateUnreachable(f"Redis at {shown(self.url)} did not confirm a SUBSCRIBE")
+        except BaseException:
+            pubsub.close()
+            raise
+        stopped = threading.Event()
+
+        def listen() -> None:
+            try:
+                while not stopped.is_set():
+                    try:
+                        message = pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=JOURNAL_WATCH_SECONDS
+                        )
+                    except (redis.RedisError, OSError) as exc:
+                        # the connection broke: what was announced meanwhile is lost; the next
+                        # get_message connects and subscribes again
+                        _log.warning("the journal's news from Redis broke off: %s", exc)
+                        on_news(JournalNews("missed"))
+                        stopped.wait(JOURNAL_WATCH_SECONDS)
+                        continue
+                    if message is not None and message["type"] == "message":
+                        on_news(_journal_news(message["data"]))
+            finally:
+                pubsub.close()
+
+        # stopping does not wait for the thread: it notices within JOURNAL_WATCH_SECONDS, and
+        # closes its connection itself (`close` waits for it)
+        thread = threading.Thread(target=listen, name=f"journal news {channel}", daemon=True)
+        self._watchers = [(s, t) for s, t in self._watchers if t.is_alive()]
+        self._watchers.append((stopped, thread))
+        thread.start()
+        return stopped.set
 
     def next_count(self, name: str) -> int:
         # HINCRBY is atomic: two workers asking at once get two numbers
@@ -471,6 +551,7 @@ class RedisStore:
         if batch:
             self._redis.delete(*batch)
         self._redis.incr(version)
+        self._redis.publish(self._key("journal"), "cleared")
 
 
 def _clock_state(found: dict[str, str]) -> ClockState:

@@ -26,10 +26,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 __all__ = [
     "ClockState",
+    "JournalNews",
     "MemoryStore",
     "RenderRecord",
     "SessionRecord",
@@ -42,6 +43,16 @@ __all__ = [
 
 TokenKind = Literal["anonymous", "registered", "claim"]
 _R = TypeVar("_R")
+
+
+class JournalNews(NamedTuple):
+    """What a journal's watcher is told (`Store.watch_journal`): an entry was kept (its id and
+    its JSON as kept), the journal was emptied, or news may have been missed (the connection to
+    the store broke: a reader should reload)."""
+
+    kind: Literal["entry", "cleared", "missed"]
+    entry_id: int = 0
+    text: str = ""
 
 
 @dataclass
@@ -241,12 +252,18 @@ class Store(Protocol):
     # -- the journal of processes sharing the store (control/shared_journal.py)
     def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
         """Keep a finished journal entry (as the control API shows it): the newest ``limit``
-        entries and no more than ``max_bytes`` of their JSON (always the newest one). How many
-        of the oldest were let go for it."""
+        entries and no more than ``max_bytes`` of their JSON (always the newest one), and
+        announce it to the watchers (`watch_journal`). How many of the oldest were let go."""
         ...
 
-    def journal(self) -> list[dict[str, Any]]:
-        """The kept journal entries, oldest first."""
+    def journal(self, last: int | None = None) -> list[dict[str, Any]]:
+        """The kept journal entries (the ``last`` ones only, if given), oldest first."""
+        ...
+
+    def watch_journal(self, on_news: Callable[[JournalNews], None]) -> Callable[[], None]:
+        """Call ``on_news`` (maybe from another thread) with each entry kept from now on, in the
+        order the store kept them, and when the journal is emptied (`clear`); a stopper. Entries
+        kept after this returns are never missed unless the news says so (``missed``)."""
         ...
 
     def counts(self) -> dict[str, int]: ...
@@ -309,6 +326,11 @@ class MemoryStore:
         # the default leaves the others be)
         self._children: dict[str, MemoryStore] = getattr(self, "_children", {})
         self._used: dict[str, float] = getattr(self, "_used", {})
+        self._journal_watchers: list[Callable[[JournalNews], None]] = getattr(
+            self, "_journal_watchers", []
+        )
+        for watcher in self._journal_watchers[:]:
+            watcher(JournalNews("cleared"))
 
     def get_user(self, user_id: str) -> UserRecord | None:
         with self._credits:  # a copy never catches a freeze half done
@@ -457,7 +479,8 @@ class MemoryStore:
         return _nothing  # one process: its changes are taken as they are made
 
     def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
-        size = len(json.dumps(entry, separators=(",", ":")).encode())
+        text = json.dumps(entry, separators=(",", ":"))
+        size = len(text.encode())
         with self._credits:
             self._journal.append((size, copy.deepcopy(entry)))
             self._journal_bytes += size
@@ -467,11 +490,23 @@ class MemoryStore:
             ):
                 self._journal_bytes -= self._journal.pop(0)[0]
                 dropped += 1
-            return dropped
+        for watcher in self._journal_watchers[:]:  # one process: told once it is kept
+            watcher(JournalNews("entry", int(entry["id"]), text))
+        return dropped
 
-    def journal(self) -> list[dict[str, Any]]:
+    def journal(self, last: int | None = None) -> list[dict[str, Any]]:
         with self._credits:
-            return copy.deepcopy([entry for _, entry in self._journal])
+            kept = self._journal if last is None else self._journal[-last:] if last else []
+            return copy.deepcopy([entry for _, entry in kept])
+
+    def watch_journal(self, on_news: Callable[[JournalNews], None]) -> Callable[[], None]:
+        self._journal_watchers.append(on_news)
+
+        def stop() -> None:
+            if on_news in self._journal_watchers:
+                self._journal_watchers.remove(on_news)
+
+        return stop
 
     def namespace(self, name: str) -> MemoryStore:
         with self._credits:

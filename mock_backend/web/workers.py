@@ -11,13 +11,11 @@ refused while the workers start.
 
 What they must agree on lives in Redis (``--state redis://…``, required): records, credits
 (frozen and settled by Lua, never oversold), id counts, the rules with their call counts
-(`SharedScenarioBook`), the scripted session faults, the journal's finished entries
-(`SharedJournal`) and the clock's moves and holds (`ClockSync`). Their running clocks read
-alike: the parent fixes the clock's epoch and the wall time it read it at
-(`Settings.clock_started_at`).
-
-Still in each process, and so refused by the control API when ``workers > 1`` (see
-control/admin.py ``guarded(per_process=...)``): following the journal live.
+(`SharedScenarioBook`), the scripted session faults, the journal's finished entries and their
+announcements, which each worker's live feed follows (`SharedJournal`), and the clock's moves
+and holds (`ClockSync`). Their running clocks read alike: the parent fixes the clock's epoch
+and the wall time it read it at (`Settings.clock_started_at`). Nothing of the control API stays
+in one worker: any worker answers it for all.
 
 A worker that dies ends the whole server (the others are stopped and the exit status is 1):
 half a mock answering is worse than none. Ctrl-C or SIGTERM stops every worker gracefully.

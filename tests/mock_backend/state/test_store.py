@@ -8,7 +8,9 @@ address, uploads of sessions) follow the puts, and credits are never oversold, w
 from __future__ import annotations
 
 import dataclasses
+import json
 import multiprocessing
+import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ import pytest
 
 from mock_backend.state.redis_store import RedisStore, StateUnreachable
 from mock_backend.state.store import (
+    JournalNews,
     MemoryStore,
     RenderRecord,
     SessionRecord,
@@ -472,5 +475,26 @@ def test_the_shared_journal_keeps_the_newest_within_its_count_and_bytes(store: S
     assert dropped == [0, 0, 0, 0, 0, 1, 1, 1]
     store.append_journal({**entry, "id": 8, "big": "b" * 1000}, limit=5, max_bytes=500)
     assert [e["id"] for e in store.journal()] == [8], "over budget: only the newest stays"
+    assert [e["id"] for e in store.journal(last=1)] == [8]
+    assert store.journal(last=0) == []
     store.clear()
     assert store.journal() == []
+
+
+def test_a_journal_watcher_hears_each_entry_kept_in_order_and_the_clear(store: Store) -> None:
+    news: queue.Queue[JournalNews] = queue.Queue()
+    stop = store.watch_journal(news.put)
+    try:
+        for n in (3, 1, 2):  # in the order kept, not by id
+            store.append_journal({"id": n, "path": f"/{n}"}, limit=100, max_bytes=10**6)
+        store.clear()
+        heard = [news.get(timeout=30) for _ in range(4)]  # a bound, not a timing
+    finally:
+        stop()
+    assert [(n.kind, n.entry_id) for n in heard] == [
+        ("entry", 3),
+        ("entry", 1),
+        ("entry", 2),
+        ("cleared", 0),
+    ]
+    assert json.loads(heard[0].text) == {"id": 3, "path": "/3"}

@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from mock_backend.state.redis_store import RedisStore
+
 from ..conftest import ATTRIBUTION, FINISHED, WAVEFORM, Media, auth, run_body
 from ..test_cli import NEMO_MOCK, first_line, run
 
@@ -302,15 +304,83 @@ async def test_the_journal_read_through_one_worker_holds_what_both_answered(
         assert ids == sorted(set(ids)), f"ids repeat or go back: {ids}"
 
 
-async def test_the_live_feed_which_would_reach_one_worker_is_refused_and_says_why(
-    per_worker: dict[int, httpx.AsyncClient],
+class LiveFeed:
+    """``GET /__mock/journal/live`` read through one connection: (event, data) as they come."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.lines = response.aiter_lines()
+        self.events: list[tuple[str, Any]] = []
+
+    async def until(self, done: Any) -> list[tuple[str, Any]]:
+        name = ""
+        async with asyncio.timeout(60):  # a bound for a loaded machine, not a measurement
+            while not done(self.events):
+                line = await anext(self.lines)
+                if line.startswith("event:"):
+                    name = line.partition(":")[2].strip()
+                elif line.startswith("data:"):
+                    self.events.append((name, json.loads(line.partition(":")[2])))
+        return self.events
+
+
+def finished_clients(events: list[tuple[str, Any]], prefix: str) -> list[str]:
+    """The client ids starting with ``prefix`` of the finished entries sent, in order."""
+    return [
+        data["client_id"]
+        for name, data in events
+        if name == "entry"
+        and data["real_end"] is not None
+        and (data["client_id"] or "").startswith(prefix)
+    ]
+
+
+async def ask(via: httpx.AsyncClient, client_id: str, namespace: str = "default") -> None:
+    """One journaled request through ``via``'s worker (no token: 1001), known by client id."""
+    headers = {"X-Client-Id": client_id, "X-Mock-Namespace": namespace}
+    answer = await via.get("/api/credits/balance/simple", headers=headers)
+    assert answer.json()["code"] == 1001, answer.text
+
+
+async def test_the_live_feed_through_one_worker_shows_both_workers_entries_in_order(
+    served: str, redis_url: str
 ) -> None:
-    one = next(iter(per_worker.values()))
-    response = await one.get("/__mock/journal/live")
-    answer = response.json()
-    assert answer["code"] == 409, answer
-    assert "one of this server's 2 worker processes" in answer["message"]
-    assert "serve with --workers 1" in answer["message"]
+    """A reader of worker A's feed sees the requests B answered and those A answered, each
+    finished entry once, in the order they finished: the order Redis kept them in (an entry
+    finishes after its answer is sent, so the next request, through the other worker, may
+    finish first)."""
+    async with one_connection_each(served) as first, one_connection_each(served) as second:
+        a, b = first
+        async with first[a].stream("GET", "/__mock/journal/live") as live:
+            assert live.headers["content-type"].startswith("text/event-stream")
+            feed = LiveFeed(live)
+            await feed.until(lambda evs: evs and evs[-1][0] == "clock")
+            order = [(b, "f-1"), (a, "f-2"), (b, "f-3"), (a, "f-4"), (b, "f-5")]
+            for pid, client_id in order:
+                await ask((first if pid == b else second)[pid], client_id)
+            events = await feed.until(lambda evs: "f-5" in finished_clients(evs, "f-"))
+    done = finished_clients(events, "f-")
+    assert sorted(done) == [c for _, c in order], "each finished entry once"
+    store = RedisStore(redis_url)
+    try:
+        kept = [e["client_id"] for e in store.journal() if (e["client_id"] or "").startswith("f-")]
+    finally:
+        store.close()
+    assert done == kept
+
+
+async def test_a_namespaces_live_feed_shows_that_namespace_only(served: str) -> None:
+    async with one_connection_each(served) as first, one_connection_each(served) as second:
+        a, b = first
+        async with first[a].stream(
+            "GET", "/__mock/journal/live", headers={"X-Mock-Namespace": "ci-feed"}
+        ) as live:
+            feed = LiveFeed(live)
+            await feed.until(lambda evs: evs and evs[-1][0] == "clock")
+            for n, via in enumerate((first[b], second[a], first[b], second[a])):
+                await ask(via, f"ns-{n}", "default")
+                await ask(via, f"ns-in-{n}", "ci-feed")
+            events = await feed.until(lambda evs: "ns-in-3" in finished_clients(evs, "ns-"))
+    assert finished_clients(events, "ns-") == [f"ns-in-{n}" for n in range(4)]
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,12 @@ def main() -> int:
     for mode in modes:
         rows.append(run(mode, args.manifest, only, args.scale, args.jobs))
         print(rows[-1].line(), flush=True)
+        for r in rows[-1].results:
+            if len(r.scales_tried) > 1:  # where the wall time of a noisy verdict went
+                print(
+                    f"    re-run {r.scenario.id}: {' → '.join(f'{s:g}' for s in r.scales_tried)}"
+                    f" ({r.wall:.1f} s; {r.rerun_reasons[0][:100] if r.rerun_reasons else ''})"
+                )
     judged = "quick: not judged" if args.quick else "goal"
     if rows[0].mode == "inprocess":
         met = rows[0].speed >= GOAL_SPEED

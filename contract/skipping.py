@@ -142,18 +142,21 @@ class Skipper:
                 await self._poke.wait()
                 continue
             target = await self._next_deadline(loop, me)
-            if target is None:  # something works, or nothing is due: look again soon
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(POLL):
-                        await self._poke.wait()
-                continue
             with self._cond:
                 now = self.clock.now()
-                if target > now and self._client_idle() and not self.clock.holding:
+                jump = target is not None and target > now and not self.clock.holding
+                if jump and target is not None and self._client_idle():
                     self.clock.advance(target - now)
                     self.skipped += target - now
-                self._cond.notify_all()
-            await asyncio.sleep(0)  # let the woken run
+                    self._cond.notify_all()
+            if jump:
+                await asyncio.sleep(0)  # let the woken run, then look again
+                continue
+            # something works, nothing is due, or a deadline has just passed and its own timer
+            # is about to fire: look again soon, without spinning
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL):
+                    await self._poke.wait()
 
     def _client_idle(self) -> bool:
         return self._state != "working"  # read again: the client thread may have moved on

@@ -45,6 +45,7 @@ from mock_backend.web.transport import SyncASGITransport
 
 from .errors import ManifestError
 from .evidence import SUITE_LINE
+from .skipping import Skipper
 
 __all__ = [
     "Adapter",
@@ -205,10 +206,13 @@ class _MockTime:
     """The client's clock in-process: the mock's virtual time; sleeps scaled to wall time and
     recorded, so the suite knows which wall time was the client waiting and which working."""
 
-    def __init__(self, clock: MockClock, scale: float, watch: _Watch) -> None:
+    def __init__(
+        self, clock: MockClock, scale: float, watch: _Watch, skipper: Skipper | None = None
+    ) -> None:
         self._clock = clock
         self._scale = scale
         self._watch = watch
+        self._skipper = skipper
         self.sleeps: list[tuple[float, float]] = []
         self.reads: list[tuple[float, float]] = []  # (wall, virtual) of each clock reading
         # (wall, virtual) as each chunk of a response body reached the client: how late the
@@ -227,40 +231,63 @@ class _MockTime:
     def sleep(self, seconds: float) -> None:
         self._watch.check()
         if seconds > 0:
-            started = self._clock.wall()
-            time.sleep(seconds / self._scale)
+            started, now = self._clock.stamp()
+            if self._skipper is None:
+                time.sleep(seconds / self._scale)
+            else:  # the parts of the wait where only the clock could act take no wall time
+                seconds -= self._skipper.sleep_until(now + seconds)
             # what it asked for, not what it got: a sleep overshot on a busy machine is noise
             # (a late poll), not the client's intent
-            self.sleeps.append((started, started + seconds / self._scale))
+            self.sleeps.append((started, started + max(0.0, seconds) / self._scale))
         self._watch.check()
 
 
 class _WatchedTransport(httpx.BaseTransport):
     """Refuses the client's requests past its step's limits."""
 
-    def __init__(self, inner: httpx.BaseTransport, watch: _Watch, clock: _MockTime) -> None:
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        watch: _Watch,
+        clock: _MockTime,
+        skipper: Skipper | None = None,
+    ) -> None:
         self._inner = inner
         self._watch = watch
         self._clock = clock
+        self._skipper = skipper
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self._watch.check()
-        response = self._inner.handle_request(request)
-        response.stream = _WatchedStream(response.stream, self._watch, self._clock)
+        with _waiting(self._skipper):
+            response = self._inner.handle_request(request)
+        response.stream = _WatchedStream(response.stream, self._watch, self._clock, self._skipper)
         return response
+
+
+def _waiting(skipper: Skipper | None) -> contextlib.AbstractContextManager[None]:
+    return skipper.waiting() if skipper is not None else contextlib.nullcontext()
 
 
 class _WatchedStream(httpx.SyncByteStream):
     """A response body checked against the step's limits at every chunk: a client holding a
     stream past them is stopped there, not only at its next request or sleep."""
 
-    def __init__(self, inner: Any, watch: _Watch, clock: _MockTime) -> None:
+    def __init__(
+        self, inner: Any, watch: _Watch, clock: _MockTime, skipper: Skipper | None = None
+    ) -> None:
         self._inner = inner
         self._watch = watch
         self._clock = clock
+        self._skipper = skipper
 
     def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._inner:
+        chunks = iter(self._inner)
+        while True:
+            with _waiting(self._skipper):
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
             self._watch.check()
             self._clock.deliveries.append(self._clock.stamp())
             yield chunk
@@ -275,9 +302,13 @@ EntryPoint = Callable[..., int]
 
 
 class InProcessAdapter:
-    """Calls ``module:function(argv, *, env, http, clock, stdout, stderr) -> int``."""
+    """Calls ``module:function(argv, *, env, http, clock, stdout, stderr) -> int``.
 
-    def __init__(self, manifest: Manifest) -> None:
+    ``skip``: move the mock's clock straight to its next deadline whenever the client and the
+    mock both only wait on it (see `contract.skipping`)."""
+
+    def __init__(self, manifest: Manifest, *, skip: bool = True) -> None:
+        self.skip = skip
         if not manifest.python:
             raise ManifestError(f"{manifest.name}: no 'python' entry point for in-process runs")
         module, _, name = manifest.python.partition(":")
@@ -299,14 +330,16 @@ class InProcessAdapter:
         out, err = io.StringIO(), io.StringIO()
         started = time.monotonic()
         watch = _Watch(target.clock, limits)
-        clock = _MockTime(target.clock, scale, watch)
         transport_ = SyncASGITransport(target.app, raise_app_exceptions=False)
+        skipper = Skipper(target.clock) if self.skip else None
+        clock = _MockTime(target.clock, scale, watch, skipper)
         with (
             transport_ as transport,
             httpx.Client(
-                transport=_WatchedTransport(transport, watch, clock),
+                transport=_WatchedTransport(transport, watch, clock, skipper),
                 timeout=httpx.Timeout(limits.wall),
             ) as http,
+            _skipping(skipper, transport),
         ):
             try:
                 code = self.entry(argv, env=env, http=http, clock=clock, stdout=out, stderr=err)
@@ -334,6 +367,18 @@ class InProcessAdapter:
             reads=clock.reads,
             deliveries=clock.deliveries,
         )
+
+
+@contextlib.contextmanager
+def _skipping(skipper: Skipper | None, transport: SyncASGITransport) -> Iterator[None]:
+    if skipper is None:
+        yield
+        return
+    skipper.start(transport._call)  # the transport's event loop is the mock's, for this step
+    try:
+        yield
+    finally:
+        skipper.stop()
 
 
 class SubprocessAdapter:

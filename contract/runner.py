@@ -28,6 +28,7 @@ from mock_backend.web.server import LiveServer
 
 from .adapters import InProcessAdapter, Limits, SubprocessAdapter
 from .catalogue import ALWAYS, CATALOGUE, ClientScenario
+from .encodes import EncodeCache
 from .evidence import Evidence, Verdict
 from .obligations import judge
 from .sharding import Shard
@@ -103,7 +104,14 @@ class ScenarioResult:
 class _Target:
     """A scenario's private mock, and how the client reaches it."""
 
-    def __init__(self, scenario: ClientScenario, seed: int, scale: float, live: bool) -> None:
+    def __init__(
+        self,
+        scenario: ClientScenario,
+        seed: int,
+        scale: float,
+        live: bool,
+        encodes: EncodeCache | None = None,
+    ) -> None:
         # draws keyed by the order of calls, not the client id: a client that ignores
         # NEMO_CLIENT_ID still meets the same agent replies, silent closes and render lengths
         # renders due 70-80 s after submission: a client polling every 30 s polls at least
@@ -121,6 +129,8 @@ class _Target:
         self.app: FastAPI = create_app(settings)
         self.backend = self.app.state.backend
         self.clock: Clock = self.backend.clock
+        if encodes is not None:  # the run's scenarios encode each distinct job once
+            self.backend.renders.engine = encodes.around(self.backend.renders.engine)
         # a scripted cut aborts the connection by raising: expected, not a server error
         self.server = LiveServer(self.app, raise_app_exceptions=False).start() if live else None
         self.base_url = self.server.url if self.server else "http://nemo-mock.test"
@@ -161,6 +171,7 @@ def run_scenario(
     scale: float = DEFAULT_SCALE,
     min_scale: float = 1.0,
     limits: Limits | None = None,
+    encodes: EncodeCache | None = None,
 ) -> ScenarioResult:
     """Run ``scenario`` at ``scale``; while a timing verdict is inside the measured noise, run
     it again at a scale where that noise would be half the resolution (see `contract.timing`)."""
@@ -169,7 +180,13 @@ def run_scenario(
     wall = 0.0
     while True:
         result = _run_once(
-            scenario, adapter, inputs, seed=seed, scale=scale, limits=limits or Limits()
+            scenario,
+            adapter,
+            inputs,
+            seed=seed,
+            scale=scale,
+            limits=limits or Limits(),
+            encodes=encodes,
         )
         tried.append(scale)
         wall += result.wall
@@ -205,9 +222,11 @@ def _run_once(
     seed: int,
     scale: float,
     limits: Limits,
+    encodes: EncodeCache | None = None,
 ) -> ScenarioResult:
     started = time.monotonic()
-    target = _Target(scenario, seed, scale, live=isinstance(adapter, SubprocessAdapter))
+    live = isinstance(adapter, SubprocessAdapter)
+    target = _Target(scenario, seed, scale, live, encodes)
     started_wall = target.clock.wall()
     home = Path(tempfile.mkdtemp(prefix=f"nemo-contract-{scenario.id}-"))
     try:
@@ -384,14 +403,23 @@ def run_catalogue(
     folder = Path(tempfile.mkdtemp(prefix="nemo-contract-inputs-"))
     try:
         media = inputs or Inputs.generate(folder)
+        encodes = EncodeCache(folder / "encodes")
         if isinstance(adapter, SubprocessAdapter):
-            scale = max(min_scale, calibrate(adapter, media, seed=seed, scale=scale))
+            scale = max(
+                min_scale, calibrate(adapter, media, seed=seed, scale=scale, encodes=encodes)
+            )
         lock = threading.Lock()
         done: list[ScenarioResult] = []
 
         def one(scenario: ClientScenario) -> ScenarioResult:
             result = run_scenario(
-                scenario, adapter, media, seed=seed, scale=scale, min_scale=min_scale
+                scenario,
+                adapter,
+                media,
+                seed=seed,
+                scale=scale,
+                min_scale=min_scale,
+                encodes=encodes,
             )
             with lock:
                 done.append(result)
@@ -416,6 +444,7 @@ def calibrate(
     seed: int = 0,
     scale: float = DEFAULT_SCALE,
     rounds: int = 2,
+    encodes: EncodeCache | None = None,
 ) -> float:
     """The scale (``scale`` at most) at which the client's measured overhead per request
     varies by at most half the timing resolution: ``(scale - 1) x spread <= RESOLUTION / 2``.
@@ -431,7 +460,9 @@ def calibrate(
     if not usable:
         return scale
     runs = [
-        _run_once(usable[0], adapter, inputs, seed=seed, scale=scale, limits=Limits())
+        _run_once(
+            usable[0], adapter, inputs, seed=seed, scale=scale, limits=Limits(), encodes=encodes
+        )
         for _ in range(rounds)
     ]
     spread = max(max(r.work for r in runs) - min(r.work - r.work_spread for r in runs), 0.0)

@@ -50,6 +50,13 @@ FIGURES = {
         rf"^RSS per stream +{NUMBER} KB .*not judged",
         rf"^heartbeat lateness +p50 {NUMBER} ms, p99 {NUMBER} ms over [1-9]\d* intervals",
     ),
+    "bench_matrix": (
+        r"^inprocess +\d+/\d+ +\d+ +[\d,]+ +\d+ +[\d.]+ +\d+ +\d+x$",
+        r"^subprocess +\d+/\d+ +\d+ +[\d,]+ +\d+ +[\d.]+ +\d+ +\d+x$",
+        r"^in-process speed: \d+x \(quick: not judged: >= 1000x\)$",
+        rf"^subprocess / in-process wall: {NUMBER}x \(quick: not judged: <= 2x\)$",
+        r"^matrix: identical in both forms$",
+    ),
     "bench_scales": (
         r"^\| 100× \(started at [\d, ×]+\) \| \d+ \| \d+ \| \d+ \| [\d.]+ \| \d+ \| identical \|$",
         r"^\| 1000× \(started at [\d, ×]+\) \| \d+ \| \d+ \| \d+ \| [\d.]+ \| \d+ \| identical \|$",

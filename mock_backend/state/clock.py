@@ -46,11 +46,14 @@ class ClockError(MockBackendError, ValueError):
 
 
 class _Sleeper:
-    __slots__ = ("future", "loop")
+    __slots__ = ("deadline", "future", "loop")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None], deadline: float
+    ) -> None:
         self.loop = loop
         self.future = future
+        self.deadline = deadline  # virtual time
 
 
 class Holds(Protocol):
@@ -219,7 +222,7 @@ class Clock:
         loop = asyncio.get_running_loop()
         deadline = self.now() + seconds
         while (remaining := deadline - self.now()) > 0:
-            sleeper = _Sleeper(loop, loop.create_future())
+            sleeper = _Sleeper(loop, loop.create_future(), deadline)
             with self._lock:
                 self._sleepers.add(sleeper)
             timer = None
@@ -238,6 +241,18 @@ class Clock:
     def pending_sleepers(self) -> int:
         with self._lock:
             return len(self._sleepers)
+
+    def waits(self, loop: asyncio.AbstractEventLoop) -> list[tuple[float, asyncio.Future[None]]]:
+        """(virtual deadline, future) of every `sleep` waiting on ``loop``: what can happen next
+        in it by the clock alone."""
+        with self._lock:
+            return [(s.deadline, s.future) for s in self._sleepers if s.loop is loop]
+
+    @property
+    def holding(self) -> bool:
+        """Virtual time stands still while real work runs (see `held`), here or, for clocks
+        shared by processes, in another of them (`follow`)."""
+        return self._holds > 0 or self._shared_held is not None
 
     def describe(self) -> dict[str, object]:
         return {"mode": self.mode, "now": self.now(), "rate": self.rate}

@@ -126,7 +126,7 @@ class Renders:
         # keyed by the session's submission count, not the client-chosen id (render_<ms> varies
         # from run to run): the same requests give the same render lengths
         self._submitted[session.session_id] = self._submitted.get(session.session_id, 0) + 1
-        rng = self.rng.stream("render", session.session_id, self._submitted[session.session_id])
+        rng = self.rng.fresh("render", session.session_id, self._submitted[session.session_id])
         now = self.clock.now()
         pending = rng.uniform(*self.settings.render_pending_seconds)
         total = rng.uniform(*(SLOW_RENDER_SECONDS if slow else self.settings.render_seconds))

@@ -16,7 +16,7 @@ the plan's few events). Nothing outlives the run: no task, no timer, no queue.
 `StreamFaults` script the failures a client must survive: heartbeats only for a while, a stall,
 an event cut in half, a malformed ``data:`` line, a mid-stream error, and proxy-style buffering.
 
-Give each run its own rng (for example ``randomness.stream("run", run_id)``): how many heartbeats
+Give each run its own rng (for example ``randomness.draws("run", run_id)``): how many heartbeats
 a run sends depends on timing, so sharing the agent's rng would let timing leak into later plans.
 """
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-import random
 import string
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -34,6 +33,7 @@ from typing import Any, Literal
 
 from ..errors import MockBackendError
 from ..state.clock import Clock
+from ..state.randomness import Rng
 from .events import (
     EMPTY_BYTES,
     HEARTBEAT_BYTES,
@@ -218,7 +218,7 @@ class Run:
         plan: RunPlan,
         *,
         clock: Clock,
-        rng: random.Random,
+        rng: Rng,
         on_apply: Callable[[Draft], None] | None = None,
         on_finish: Callable[[RunOutcome], None] | None = None,
         settings: StreamSettings | None = None,

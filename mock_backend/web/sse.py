@@ -37,8 +37,12 @@ HEADERS = [
 
 
 class EventStreamResponse(Response):
+    # a Response only for the handlers' return type: its headers are HEADERS, sent below, so
+    # Response.__init__ (a header list built per stream, held for the stream's life) is skipped
+    status_code = 200
+    media_type = "text/event-stream"
+
     def __init__(self, body: AsyncGenerator[bytes, None]) -> None:
-        super().__init__(status_code=200, media_type="text/event-stream")
         self.body_iterator = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

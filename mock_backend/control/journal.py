@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -385,15 +385,20 @@ class JournalMiddleware:
             if key == b"content-type":
                 content_type = value
 
-        async def receive_wrapper() -> Message:
+        body_done = b"json" not in content_type  # only JSON bodies are kept
+
+        async def keeping_receive() -> Message:
+            nonlocal body_done
             message = await receive()
-            if (
-                message["type"] == "http.request"
-                and b"json" in content_type
-                and len(body) < journal.body_bytes
-            ):
+            if message["type"] != "http.request" or not message.get("more_body"):
+                body_done = True
+            if message["type"] == "http.request" and len(body) < journal.body_bytes:
                 body.extend(message.get("body", b"")[: journal.body_bytes - len(body)])
             return message
+
+        def receive_wrapper() -> Awaitable[Message]:
+            # past the body, the server's own receive: a held stream keeps no frame of it
+            return receive() if body_done else keeping_receive()
 
         response_body = bytearray()
         sse: SseParser | None = None

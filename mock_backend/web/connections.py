@@ -27,6 +27,7 @@ import asyncio
 import importlib.util
 import json
 import sys
+from collections.abc import Awaitable
 from typing import Any, Literal
 
 import h11
@@ -182,10 +183,8 @@ class RequestLimits:
         # a late body needs one
         late: asyncio.Task[Any] | None = None
 
-        async def guarded_receive() -> Message:
+        async def timed_receive() -> Message:
             nonlocal body_done, late
-            if body_done:
-                return await receive()
             try:
                 async with asyncio.timeout(self.seconds):
                     message = await receive()
@@ -199,6 +198,11 @@ class RequestLimits:
             if message["type"] != "http.request" or not message.get("more_body"):
                 body_done = True
             return message
+
+        def guarded_receive() -> Awaitable[Message]:
+            # once the body is in, the server's own receive: a stream waiting for its client to
+            # leave holds no frame of this middleware
+            return receive() if body_done else timed_receive()
 
         async def guarded_send(message: Message) -> None:
             nonlocal started

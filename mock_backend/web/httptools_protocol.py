@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable
 from typing import Any, Literal
 
 import httptools
@@ -37,7 +38,7 @@ class LeanEvent(asyncio.Event):
 
     def __init__(self) -> None:  # not asyncio.Event's: that makes the deque
         self._value = False
-        self._waiters: list[asyncio.Future[bool]] | None = None  # type: ignore[assignment]
+        self._waiters: list[asyncio.Future[Literal[True]]] | None = None  # type: ignore[assignment]
 
     def is_set(self) -> bool:
         return self._value
@@ -54,19 +55,18 @@ class LeanEvent(asyncio.Event):
     def clear(self) -> None:
         self._value = False
 
-    async def wait(self) -> Literal[True]:
+    def wait(self) -> Awaitable[Literal[True]]:  # type: ignore[override]
+        # a future, not a coroutine: a connection waiting for its client holds no frame here
+        waiter: asyncio.Future[Literal[True]] = asyncio.get_running_loop().create_future()
         if self._value:
-            return True
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            waiter.set_result(True)
+            return waiter
         if self._waiters is None:
             self._waiters = []
+        elif len(self._waiters) > 4:  # waiters cancelled without a set() since: forget them
+            self._waiters = [w for w in self._waiters if not w.done()]
         self._waiters.append(waiter)
-        try:
-            await waiter
-            return True
-        finally:
-            if self._waiters is not None and waiter in self._waiters:
-                self._waiters.remove(waiter)
+        return waiter
 
 
 class _Pipeline(list[Any]):

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from ..backend import Backend
 from ..control.effects import apply_effects, responds, scripted_response
@@ -99,6 +100,21 @@ def _facts(backend: Backend, operation: Operation, request: Request, raw: bytes)
 def _bearer(headers: dict[str, str]) -> str | None:
     scheme, _, value = headers.get("authorization", "").partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+class _OperationApp:
+    """An operation's endpoint as a bare ASGI app. Given a function, Starlette's Route wraps it
+    in a second exception-handling layer, which the app's own ExceptionMiddleware repeats: two
+    frames more on every request, and on every held event stream."""
+
+    __slots__ = ("endpoint",)
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
 
 
 def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -230,7 +246,7 @@ def create_app(
         app.router.routes.append(
             Route(
                 operation.path,
-                _endpoint(operation, table[operation.operation_id]),
+                _OperationApp(_endpoint(operation, table[operation.operation_id])),
                 methods=[operation.method],
                 name=operation.operation_id,
             )

@@ -177,45 +177,14 @@ class RequestLimits:
             refusal = error_response(error, default_profile(), {"Connection": "close"})
             await refusal(scope, receive, send)
             return
-        body_done = started = False
-        # the app is ended by cancelling the task that waits for the body, not by a cancel
-        # scope around the app: an anyio scope per request cost ~5% of a GET's time, and only
-        # a late body needs one
-        late: asyncio.Task[Any] | None = None
-
-        async def timed_receive() -> Message:
-            nonlocal body_done, late
-            try:
-                async with asyncio.timeout(self.seconds):
-                    message = await receive()
-            except TimeoutError:
-                late = asyncio.current_task()
-                if late is None:
-                    raise
-                late.cancel()  # a cancellation, not an error: the app's handlers let it pass
-                await asyncio.sleep(0)  # cancelled here: the app ends
-                raise AssertionError("unreachable") from None
-            if message["type"] != "http.request" or not message.get("more_body"):
-                body_done = True
-            return message
-
-        def guarded_receive() -> Awaitable[Message]:
-            # once the body is in, the server's own receive: a stream waiting for its client to
-            # leave holds no frame of this middleware
-            return receive() if body_done else timed_receive()
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        exchange = _Exchange(receive, send, self.seconds)
         try:
-            await self.app(scope, guarded_receive, guarded_send)
+            await self.app(scope, exchange.receive_next, exchange.send_on)
         except asyncio.CancelledError:
+            late = exchange.late
             if late is None or late is not asyncio.current_task() or late.uncancel() > 0:
                 raise  # not ours, or cancelled from outside too (the server stopping)
-        if late is not None and not started:
+        if exchange.late is not None and not exchange.started:
             error = ApiError(
                 408,
                 f"the request body stopped arriving for {self.seconds:g} s; send it whole, "
@@ -224,3 +193,46 @@ class RequestLimits:
             )
             refusal = error_response(error, default_profile())  # 408: Connection: close
             await refusal(scope, receive, send)
+
+
+class _Exchange:
+    """One request's body deadline. An object with slots rather than closures: a held event
+    stream keeps it for its whole life, and three closures with their cells cost three times
+    as much."""
+
+    __slots__ = ("body_done", "late", "receive", "seconds", "send", "started")
+
+    def __init__(self, receive: Receive, send: Send, seconds: float) -> None:
+        self.receive = receive
+        self.send = send
+        self.seconds = seconds
+        self.body_done = self.started = False
+        # the app is ended by cancelling the task that waits for the body, not by a cancel
+        # scope around the app: an anyio scope per request cost ~5% of a GET's time, and only
+        # a late body needs one
+        self.late: asyncio.Task[Any] | None = None
+
+    def receive_next(self) -> Awaitable[Message]:
+        # once the body is in, the server's own receive: a stream waiting for its client to
+        # leave holds no frame of this middleware
+        return self.receive() if self.body_done else self._timed_receive()
+
+    async def _timed_receive(self) -> Message:
+        try:
+            async with asyncio.timeout(self.seconds):
+                message = await self.receive()
+        except TimeoutError:
+            self.late = late = asyncio.current_task()
+            if late is None:
+                raise
+            late.cancel()  # a cancellation, not an error: the app's handlers let it pass
+            await asyncio.sleep(0)  # cancelled here: the app ends
+            raise AssertionError("unreachable") from None
+        if message["type"] != "http.request" or not message.get("more_body"):
+            self.body_done = True
+        return message
+
+    async def send_on(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)

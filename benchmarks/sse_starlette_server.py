@@ -19,7 +19,10 @@ from mock_backend.cli import main
 from mock_backend.web.handlers import chat
 
 
-def sse_starlette_response(body: AsyncGenerator[bytes, None]) -> EventSourceResponse:
+def sse_starlette_response(
+    body: AsyncGenerator[bytes, None], *, abort_if_cut: bool = False
+) -> EventSourceResponse:
+    # abort_if_cut: a scripted fault the benchmark's heartbeat-only runs never play
     return EventSourceResponse(body)
 
 

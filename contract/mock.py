@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from mock_backend.backend import Backend
 from mock_backend.settings import Settings
@@ -33,7 +33,7 @@ class NemoMock(Control):
     The control API is `Control`'s methods: ``reset``, ``advance``, ``scenario``, ``rule``,
     ``journal``, ``calls``, ``mint_token``..."""
 
-    def __init__(self, app: FastAPI | None, base_url: str, admin: httpx.Client) -> None:
+    def __init__(self, app: Starlette | None, base_url: str, admin: httpx.Client) -> None:
         super().__init__(admin)
         self.app = app  # None for a mock in another process (`remote`)
         self.base_url = base_url
@@ -77,7 +77,7 @@ class NemoMock(Control):
     def async_transport(self) -> StreamingASGITransport:
         return StreamingASGITransport(self.in_process_app())
 
-    def in_process_app(self) -> FastAPI:
+    def in_process_app(self) -> Starlette:
         """The mock's app, for in-process transports; refused for a mock in another process."""
         if self.app is None:
             raise NemoContractError(

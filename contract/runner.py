@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from mock_backend.settings import Settings
 from mock_backend.state.clock import Clock
@@ -126,7 +126,7 @@ class _Target:
         )
         if scenario.settings:
             settings = settings.with_(**scenario.settings)
-        self.app: FastAPI = create_app(settings)
+        self.app: Starlette = create_app(settings)
         self.backend = self.app.state.backend
         self.clock: Clock = self.backend.clock
         if encodes is not None:  # the run's scenarios encode each distinct job once

@@ -216,8 +216,9 @@ class NamespaceMiddleware:
             return
         if backend.clock_sync is not None:
             backend.clock_sync.catch_up()  # a move made through another worker, seen at once
-        scope = dict(scope)
-        scope["state"] = {**scope.get("state", {}), "backend": backend}
+        # the scope and its state are the request's own (the server makes them for it): set in
+        # place, not copied, so that a held stream keeps one scope, not two
+        scope.setdefault("state", {})["backend"] = backend
         if name:
             # routed without the prefix, and the URLs handed out (base_url, from root_path)
             # carry it, so a client fetching them needs no header

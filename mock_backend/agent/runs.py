@@ -145,7 +145,7 @@ class Runs:
         run = Run(
             plan,
             clock=self.clock,
-            rng=self.rng.fresh("run", session.session_id, run_no),
+            rng=self.rng.draws("run", session.session_id, run_no),  # run_no: never asked again
             on_apply=on_apply,
             on_finish=on_finish,
             settings=StreamSettings(

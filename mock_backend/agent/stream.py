@@ -16,7 +16,7 @@ the plan's few events). Nothing outlives the run: no task, no timer, no queue.
 `StreamFaults` script the failures a client must survive: heartbeats only for a while, a stall,
 an event cut in half, a malformed ``data:`` line, a mid-stream error, and proxy-style buffering.
 
-Give each run its own rng (for example ``randomness.stream("run", run_id)``): how many heartbeats
+Give each run its own rng (for example ``randomness.draws("run", run_id)``): how many heartbeats
 a run sends depends on timing, so sharing the agent's rng would let timing leak into later plans.
 """
 
@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 import string
 import uuid
-from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..state.clock import Clock
+from ..state.randomness import Rng
 from .events import (
     EMPTY_BYTES,
     HEARTBEAT_BYTES,
@@ -78,30 +77,49 @@ class RunOutcome:
 
 
 class _Listener:
-    __slots__ = ("buffered", "chunks", "closed", "held", "wake")
+    """A run's bytes on their way to one client. Thousands wait at once, so it holds no
+    asyncio.Event and no deque (760 bytes each, empty): a list and a future made only while
+    the reader waits."""
+
+    __slots__ = ("buffered", "chunks", "closed", "held", "waiter")
 
     def __init__(self, buffered: bool) -> None:
         self.buffered = buffered
-        self.chunks: deque[bytes] = deque()
-        self.held: list[bytes] = []  # buffered fault: kept back until close
+        self.chunks: list[bytes] = []  # a few at most: the reader takes each as it comes
+        self.held: list[bytes] | None = None  # buffered fault: kept back until close
         self.closed = False
-        self.wake = asyncio.Event()
+        self.waiter: asyncio.Future[None] | None = None
 
     def push(self, chunk: bytes) -> None:
         if self.closed:
             return
         if self.buffered:
+            if self.held is None:
+                self.held = []
             self.held.append(chunk)
             return
         self.chunks.append(chunk)
-        self.wake.set()
+        self._wake()
 
     def close(self) -> None:
         if self.held:
             self.chunks.append(b"".join(self.held))
-            self.held.clear()
+            self.held = None
         self.closed = True
-        self.wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Until a chunk is pushed or the listener closed."""
+        self.waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
 
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -115,7 +133,7 @@ class Run:
         plan: RunPlan,
         *,
         clock: Clock,
-        rng: random.Random,
+        rng: Rng,
         on_apply: Callable[[Draft], None] | None = None,
         on_finish: Callable[[RunOutcome], None] | None = None,
         settings: StreamSettings | None = None,
@@ -198,17 +216,16 @@ class Run:
         try:
             while True:
                 if listener.chunks:
-                    yield listener.chunks.popleft()
+                    yield listener.chunks.pop(0)
                 elif listener.closed:
                     return
                 else:
-                    listener.wake.clear()
-                    await listener.wake.wait()
+                    await listener.wait()
         finally:
             # Closed or cancelled by the consumer (client disconnect): drop everything.
             self._detach(listener)
             listener.chunks.clear()
-            listener.held.clear()
+            listener.held = None
 
     def _detach(self, listener: _Listener) -> None:
         if self._listener is listener:

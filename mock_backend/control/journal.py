@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -218,6 +218,8 @@ class Journal:
 
     def changed(self, entry: Entry) -> None:
         """Tell the live readers that ``entry`` changed (cheap when there are none)."""
+        if not self._subscribers:  # the common case, on every request: no copy made
+            return
         for subscriber in self._subscribers[:]:
             subscriber.touch(entry.id)
 
@@ -407,61 +409,81 @@ class JournalMiddleware:
         scope.setdefault("state", {})["journal_entry"] = entry
         entry.raw_headers = scope["headers"]
         entry.raw_query = scope.get("query_string", b"")
-        body = bytearray()
+        recording = _Recording(journal, entry, receive, send)
+        try:
+            await self.app(scope, recording.receive_next, recording.send_on)
+        finally:
+            recording.close()
+
+
+class _Recording:
+    """One exchange being journaled. An object with slots rather than closures: a held event
+    stream keeps it for its whole life, and closures with their cells cost twice as much."""
+
+    __slots__ = ("body", "body_done", "entry", "journal", "receive", "response", "send", "sse")
+
+    def __init__(self, journal: Journal, entry: Entry, receive: Receive, send: Send) -> None:
+        self.journal = journal
+        self.entry = entry
+        self.receive = receive
+        self.send = send
         content_type = b""
-        for key, value in scope["headers"]:
+        for key, value in entry.raw_headers or ():
             if key == b"content-type":
                 content_type = value
+        self.body: bytearray | None = bytearray() if b"json" in content_type else None
+        self.body_done = self.body is None  # only JSON bodies are kept
+        self.response: bytearray | None = None  # a JSON answer's body, as it goes out
+        self.sse: SseParser | None = None
 
-        async def receive_wrapper() -> Message:
-            message = await receive()
-            if (
-                message["type"] == "http.request"
-                and b"json" in content_type
-                and len(body) < journal.body_bytes
-            ):
-                body.extend(message.get("body", b"")[: journal.body_bytes - len(body)])
-            return message
+    def receive_next(self) -> Awaitable[Message]:
+        # past the body, the server's own receive: a held stream keeps no frame of it
+        return self.receive() if self.body_done else self._keeping_receive()
 
-        response_body = bytearray()
-        sse: SseParser | None = None
-        is_json = False
+    async def _keeping_receive(self) -> Message:
+        message = await self.receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            self.body_done = True
+        body, limit = self.body, self.journal.body_bytes
+        if message["type"] == "http.request" and body is not None and len(body) < limit:
+            body.extend(message.get("body", b"")[: limit - len(body)])
+        return message
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal sse, is_json
-            if message["type"] == "http.response.start":
-                entry.status = message["status"]
-                journal.changed(entry)
-                kind = b""
-                for key, value in message.get("headers", []):
-                    if key == b"content-type":
-                        kind = value
-                sse = SseParser() if kind.startswith(b"text/event-stream") else None
-                is_json = kind.startswith(b"application/json")
-            elif message["type"] == "http.response.body":
-                chunk = message.get("body", b"")
-                if sse is not None:
-                    now = journal.clock.now()
-                    if chunk in _BEAT_CHUNKS and not sse.pending:  # the common case, made cheap
+    async def send_on(self, message: Message) -> None:
+        entry, journal = self.entry, self.journal
+        if message["type"] == "http.response.start":
+            entry.status = message["status"]
+            journal.changed(entry)
+            kind = b""
+            for key, value in message.get("headers", []):
+                if key == b"content-type":
+                    kind = value
+            self.sse = SseParser() if kind.startswith(b"text/event-stream") else None
+            self.response = bytearray() if kind.startswith(b"application/json") else None
+        elif message["type"] == "http.response.body":
+            chunk = message.get("body", b"")
+            sse, response = self.sse, self.response
+            if sse is not None:
+                now = journal.clock.now()
+                if chunk in _BEAT_CHUNKS and not sse.pending:  # the common case, made cheap
+                    entry.beat(now)
+                    chunk = b""
+                for event in sse.feed(chunk):
+                    if event.data in ("", _HEARTBEAT_TEXT):  # kept compact: thousands
                         entry.beat(now)
-                        chunk = b""
-                    for event in sse.feed(chunk):
-                        if event.data in ("", _HEARTBEAT_TEXT):  # kept compact: thousands
-                            entry.beat(now)
-                        else:
-                            entry.event(now, event.data)
-                    journal.changed(entry)
-                elif is_json and len(response_body) < journal.body_bytes:
-                    response_body.extend(chunk[: journal.body_bytes - len(response_body)])
-            await send(message)
+                    else:
+                        entry.event(now, event.data)
+                journal.changed(entry)
+            elif response is not None and len(response) < journal.body_bytes:
+                response.extend(chunk[: journal.body_bytes - len(response)])
+        await self.send(message)
 
-        try:
-            await self.app(scope, receive_wrapper, send_wrapper)
-        finally:
-            entry.real_end, entry.virtual_end = journal.clock.stamp()
-            if sse is not None and sse.pending:
-                entry.note("stream ended inside an event (cut)")
-                entry.event(entry.virtual_end, sse.rest())
-            entry.raw_body = bytes(body)
-            entry.raw_response = bytes(response_body)
-            journal.finished(entry)
+    def close(self) -> None:
+        entry, sse = self.entry, self.sse
+        entry.real_end, entry.virtual_end = self.journal.clock.stamp()
+        if sse is not None and sse.pending:
+            entry.note("stream ended inside an event (cut)")
+            entry.event(entry.virtual_end, sse.rest())
+        entry.raw_body = bytes(self.body or b"")
+        entry.raw_response = bytes(self.response or b"")
+        self.journal.finished(entry)

@@ -6,6 +6,7 @@ the first 6 hex digits of its sha256), which identifies it across entries withou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -29,6 +30,7 @@ __all__ = [
 _TOKEN = re.compile(r"(nmv_usr_|clm_)([A-Za-z0-9]{6,})")
 
 
+@functools.lru_cache(maxsize=4096)  # every journaled request of a client asks again
 def fingerprint(token: str) -> str:
     prefix = "clm_" if token.startswith("clm_") else "nmv_usr_"
     return f"{prefix}…{hashlib.sha256(token.encode()).hexdigest()[:6]}"

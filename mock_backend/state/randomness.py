@@ -10,9 +10,50 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
-__all__ = ["Randomness"]
+__all__ = ["Draws", "Randomness", "Rng"]
+
+
+class Rng(Protocol):
+    """The draws a run makes: `random.Random` has them, and so has `Draws`."""
+
+    def random(self) -> float: ...
+
+    def getrandbits(self, k: int, /) -> int: ...
+
+    def choices(self, population: Sequence[str], *, k: int = 1) -> list[str]: ...
+
+
+class Draws:
+    """A seeded stream of draws with no generator state: each draw hashes the stream's key and
+    its number. `random.Random` carries 2.5 KB of Mersenne Twister state; a run lives as long
+    as its event stream, and ten thousand streams held at once would carry 25 MB of it."""
+
+    __slots__ = ("_key", "_n")
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+        self._n = 0
+
+    def _next(self) -> int:
+        self._n += 1
+        digest = hashlib.blake2b(self._key, digest_size=16, salt=self._n.to_bytes(16, "big"))
+        return int.from_bytes(digest.digest(), "big")
+
+    def random(self) -> float:
+        return (self._next() >> 75) / (1 << 53)  # 53 bits, as random.random()
+
+    def getrandbits(self, k: int, /) -> int:
+        bits, have = 0, 0
+        while have < k:
+            bits = (bits << 128) | self._next()
+            have += 128
+        return bits >> (have - k)
+
+    def choices(self, population: Sequence[str], *, k: int = 1) -> list[str]:
+        return [population[self._next() % len(population)] for _ in range(k)]
 
 
 class Randomness:
@@ -42,11 +83,18 @@ class Randomness:
             return rng
 
     def fresh(self, *key: object) -> random.Random:
-        """A new generator for ``key``, kept nowhere: for a key drawn from once (one run, one
-        render), whose number comes from the store's counts, so that every process sharing the
-        store derives the same draws for it and none keeps a 2.5 KB generator per key."""
-        digest = hashlib.sha256(f"{self.seed}:{'/'.join(str(part) for part in key)}".encode())
-        return random.Random(int.from_bytes(digest.digest()[:16], "big"))
+        """A new generator for ``key``, kept nowhere: for a key drawn from once (one render),
+        whose number comes from the store's counts, so that every process sharing the store
+        derives the same draws for it, and none keeps a 2.5 KB generator per key for the
+        server's lifetime."""
+        name = "/".join(str(part) for part in key)
+        digest = hashlib.sha256(f"{self.seed}:{name}".encode()).digest()
+        return random.Random(int.from_bytes(digest[:16], "big"))
+
+    def draws(self, *key: object) -> Draws:
+        """A stateless stream for a key used once, held for long (a run: its event stream)."""
+        name = "/".join(str(part) for part in key)
+        return Draws(hashlib.sha256(f"{self.seed}:{name}".encode()).digest())
 
     def token_hex(self, nbytes: int, *key: object) -> str:
         """The next id of ``key``'s sequence (``nbytes`` random bytes as hex, up to 32).

@@ -1,15 +1,22 @@
 """Connections that cannot be held open, or answered outside the envelope, by a hostile client.
 
-uvicorn (0.54, h11) waits for a request's head without a deadline: a connection that sends
-nothing, or a header a byte at a time, stays open for ever. It answers a malformed or oversized
-head with a plain-text 400. `GuardedH11Protocol` gives the head ``request_seconds`` (wall time,
-the network's) from the connection's start or the previous response, then answers 408 and
-closes; malformed heads answer 400 and heads over ``header_bytes`` 431, both as the envelope.
+uvicorn waits for a request's head without a deadline: a connection that sends nothing, or a
+header a byte at a time, stays open for ever. It answers a malformed head with a plain-text 400,
+and its httptools protocol has no bound on a head's size at all. The guarded protocols give the
+head ``request_seconds`` (wall time, the network's) from the connection's start or the previous
+response, then answer 408 and close (a connection that sent nothing of a next request is just
+closed); malformed heads answer 400 and heads over ``header_bytes`` 431, both as the envelope.
+
+Two of them, one per parser uvicorn has: `GuardedHttpToolsProtocol` (httptools_protocol.py,
+llhttp in C: the default, about twice h11's throughput) and `GuardedH11Protocol` (pure Python),
+used only where httptools cannot be imported. `guarded_protocol` picks one; both are tested
+alike (tests/mock_backend/web/test_hostile_input.py runs its socket tests on each).
 
 `RequestLimits` does the same for a body that stops arriving: each chunk must come within
 ``request_seconds`` of the last, else the app is cancelled and the client gets 408 (once the body
 is complete, waiting on the connection, as a stream does to notice a client leaving, is free),
-and answers 431 for a head over the limit that arrived whole (h11 bounds only one in pieces).
+and answers 431 for a head over the limit that arrived whole (the protocols bound only one that
+is still arriving), in-process transports included.
 
 Both limits come from the contract (``info.x-limits``) through `Limits`.
 """
@@ -17,11 +24,12 @@ Both limits come from the contract (``info.x-limits``) through `Limits`.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import sys
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Literal
 
-import anyio
 import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -30,19 +38,40 @@ from ..errors import ApiError
 from ..openapi.envelope import default_profile, error_body, error_response
 from ..openapi.limits import Limits
 
-__all__ = ["GuardedH11Protocol", "RequestLimits", "guarded_protocol"]
+__all__ = ["PARSER", "GuardedH11Protocol", "Parser", "RequestLimits", "guarded_protocol"]
+
+Parser = Literal["httptools", "h11"]
+# httptools where it can be imported (a dependency, but a C extension: a platform without a
+# wheel falls back to h11, slower and equally guarded)
+PARSER: Parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
 
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
-def _raw_answer(status: int, message: str) -> bytes:
-    """A whole HTTP/1.1 response carrying the envelope, for moments h11 cannot send one."""
+def raw_answer(status: int, message: str) -> bytes:
+    """A whole HTTP/1.1 response carrying the envelope, for moments the app cannot send one."""
     body = json.dumps(error_body(ApiError(status, message))).encode()
     head = (
         b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
         b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body))
     )
     return head + body
+
+
+def late_head(seconds: float) -> bytes:
+    """The 408 for a head that did not arrive in time."""
+    return raw_answer(
+        408,
+        f"the request's head did not arrive within {seconds:g} s; "
+        "send the whole request at once, on a new connection",
+    )
+
+
+def head_too_large(header_bytes: int) -> str:
+    return (
+        f"the request line and headers are larger than {header_bytes} bytes; "
+        "send fewer or shorter headers"
+    )
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -74,13 +103,7 @@ class GuardedH11Protocol(H11Protocol):
             # rest of a body the app answered without reading: nothing to answer, just close
             self.transport.close()
             return
-        self.transport.write(
-            _raw_answer(
-                408,
-                f"the request's head did not arrive within {self.limits.request_seconds:g} s; "
-                "send the whole request at once, on a new connection",
-            )
-        )
+        self.transport.write(late_head(self.limits.request_seconds))
         self.transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -111,29 +134,31 @@ class GuardedH11Protocol(H11Protocol):
         error = sys.exc_info()[1]
         status = getattr(error, "error_status_hint", 400)
         if status == 431:
-            self._refuse(
-                431,
-                f"the request line and headers are larger than {self.limits.header_bytes} "
-                "bytes; send fewer or shorter headers",
-            )
+            self._refuse(431, head_too_large(self.limits.header_bytes))
         else:
             self._refuse(400, f"not a valid HTTP/1.1 request ({error or msg})")
 
     def _refuse(self, status: int, message: str) -> None:
         self._cancel_head_timer()
         self.logger.info("refused a connection's request: %s", message)
-        self.transport.write(_raw_answer(status, message))
+        self.transport.write(raw_answer(status, message))
         self.transport.close()
 
 
-def guarded_protocol(limits: Limits) -> type[GuardedH11Protocol]:
-    """The protocol class for uvicorn's ``http=`` setting, bound to ``limits``."""
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits})
+def guarded_protocol(limits: Limits, parser: Parser = PARSER) -> type[asyncio.Protocol]:
+    """The protocol class for uvicorn's ``http=`` setting, bound to ``limits``: httptools'
+    where it can be imported (`PARSER`), else h11's."""
+    base: type[asyncio.Protocol] = GuardedH11Protocol
+    if parser == "httptools":
+        from .httptools_protocol import GuardedHttpToolsProtocol
+
+        base = GuardedHttpToolsProtocol
+    return type(base.__name__, (base,), {"limits": limits})
 
 
 class RequestLimits:
-    """ASGI middleware: a head larger than ``header_bytes`` answers 431 (h11 only bounds a head
-    that arrives in pieces), and a body whose next chunk takes longer than ``seconds`` ends the
+    """ASGI middleware: a head larger than ``header_bytes`` answers 431 (the protocols only bound
+    a head still arriving), and a body whose next chunk takes longer than ``seconds`` ends the
     request with 408 instead of holding it open; both the envelope with ``Connection: close``."""
 
     def __init__(self, app: ASGIApp, seconds: float, header_bytes: int) -> None:
@@ -148,42 +173,18 @@ class RequestLimits:
         size = len(scope.get("raw_path", b"")) + len(scope.get("query_string", b""))
         size += sum(len(name) + len(value) + 4 for name, value in scope["headers"])
         if size > self.header_bytes:
-            error = ApiError(
-                431,
-                f"the request line and headers are larger than {self.header_bytes} bytes; "
-                "send fewer or shorter headers",
-            )
+            error = ApiError(431, head_too_large(self.header_bytes))
             refusal = error_response(error, default_profile(), {"Connection": "close"})
             await refusal(scope, receive, send)
             return
-        body_done = False
-        started = False
-        late = False
-
-        with anyio.CancelScope() as request_scope:
-
-            async def guarded_receive() -> Message:
-                nonlocal body_done, late
-                if body_done:
-                    return await receive()
-                with anyio.move_on_after(self.seconds):
-                    message = await receive()
-                    if message["type"] != "http.request" or not message.get("more_body"):
-                        body_done = True
-                    return message
-                late = True
-                request_scope.cancel()
-                await anyio.sleep_forever()  # cancelled at once: the app ends here
-                raise AssertionError("unreachable")
-
-            async def guarded_send(message: Message) -> None:
-                nonlocal started
-                if message["type"] == "http.response.start":
-                    started = True
-                await send(message)
-
-            await self.app(scope, guarded_receive, guarded_send)
-        if late and not started:
+        exchange = _Exchange(receive, send, self.seconds)
+        try:
+            await self.app(scope, exchange.receive_next, exchange.send_on)
+        except asyncio.CancelledError:
+            late = exchange.late
+            if late is None or late is not asyncio.current_task() or late.uncancel() > 0:
+                raise  # not ours, or cancelled from outside too (the server stopping)
+        if exchange.late is not None and not exchange.started:
             error = ApiError(
                 408,
                 f"the request body stopped arriving for {self.seconds:g} s; send it whole, "
@@ -192,3 +193,46 @@ class RequestLimits:
             )
             refusal = error_response(error, default_profile())  # 408: Connection: close
             await refusal(scope, receive, send)
+
+
+class _Exchange:
+    """One request's body deadline. An object with slots rather than closures: a held event
+    stream keeps it for its whole life, and three closures with their cells cost three times
+    as much."""
+
+    __slots__ = ("body_done", "late", "receive", "seconds", "send", "started")
+
+    def __init__(self, receive: Receive, send: Send, seconds: float) -> None:
+        self.receive = receive
+        self.send = send
+        self.seconds = seconds
+        self.body_done = self.started = False
+        # the app is ended by cancelling the task that waits for the body, not by a cancel
+        # scope around the app: an anyio scope per request cost ~5% of a GET's time, and only
+        # a late body needs one
+        self.late: asyncio.Task[Any] | None = None
+
+    def receive_next(self) -> Awaitable[Message]:
+        # once the body is in, the server's own receive: a stream waiting for its client to
+        # leave holds no frame of this middleware
+        return self.receive() if self.body_done else self._timed_receive()
+
+    async def _timed_receive(self) -> Message:
+        try:
+            async with asyncio.timeout(self.seconds):
+                message = await self.receive()
+        except TimeoutError:
+            self.late = late = asyncio.current_task()
+            if late is None:
+                raise
+            late.cancel()  # a cancellation, not an error: the app's handlers let it pass
+            await asyncio.sleep(0)  # cancelled here: the app ends
+            raise AssertionError("unreachable") from None
+        if message["type"] != "http.request" or not message.get("more_body"):
+            self.body_done = True
+        return message
+
+    async def send_on(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)

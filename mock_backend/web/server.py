@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..control.redact import redact_logs
 from ..errors import MockBackendError
 from ..openapi.limits import Limits
-from .connections import guarded_protocol
+from .connections import PARSER, Parser, guarded_protocol
 
 __all__ = ["DrainingServer", "LiveServer", "ServerError", "server_limits"]
 
@@ -37,15 +37,18 @@ class ServerError(MockBackendError):
     """The server did not start, did not stop in time, or its thread ended abnormally."""
 
 
-def server_limits(limits: Limits) -> dict[str, Any]:
+def server_limits(limits: Limits, parser: Parser = PARSER) -> dict[str, Any]:
     """uvicorn settings that enforce the contract's connection limits: the guarded protocol
-    (deadline on each request head, enveloped refusals) and the head size; X-Forwarded-For is
-    not believed (a client on loopback could otherwise pose as any address, and so get past
-    the per-IP token limit)."""
+    (httptools' where it can be imported: deadline on each request head, the head's size,
+    enveloped refusals); X-Forwarded-For is not believed (a client on loopback could otherwise
+    pose as any address, and so get past the per-IP token limit). No WebSocket protocol is
+    loaded (the contract has none), and the loop is uvloop where it can be imported."""
     return {
-        "http": guarded_protocol(limits),
-        "h11_max_incomplete_event_size": limits.header_bytes,
+        "http": guarded_protocol(limits, parser),
+        "h11_max_incomplete_event_size": limits.header_bytes,  # read by h11's protocol only
         "proxy_headers": False,
+        "ws": "none",
+        "loop": "auto",
     }
 
 
@@ -82,6 +85,8 @@ class LiveServer:
 
     ``port=0`` picks a free port; `url` tells which. ``shutdown_timeout`` bounds how long open
     connections (an endless event stream, say) may hold up `stop()` before they are cancelled.
+    ``parser`` picks the guarded protocol of a mock's app (`server_limits`): httptools by
+    default where it can be imported, h11 to test the fallback.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class LiveServer:
         raise_app_exceptions: bool = True,
         startup_timeout: float = 10.0,
         shutdown_timeout: float = 5.0,
+        parser: Parser = PARSER,
     ) -> None:
         self.app = app
         self.host = host
@@ -100,6 +106,7 @@ class LiveServer:
         self.raise_app_exceptions = raise_app_exceptions
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
+        self.parser: Parser = parser
         self.app_errors: list[Exception] = []
         self._server: _ThreadedServer | None = None
         self._thread: threading.Thread | None = None
@@ -143,7 +150,7 @@ class LiveServer:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=math.ceil(self.shutdown_timeout),
-            **(server_limits(backend.limits) if backend is not None else {}),
+            **(server_limits(backend.limits, self.parser) if backend is not None else {}),
         )
         redact_logs("uvicorn.error")  # tokens never in its lines; scripted cuts in one line
         server = self._server = _ThreadedServer(config, self.app)

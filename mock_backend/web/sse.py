@@ -23,6 +23,8 @@ from collections.abc import AsyncGenerator
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ..errors import StreamCut
+
 __all__ = ["CLIENT_CLOSED", "EventStreamResponse"]
 
 # noted on the stream's journal entry when the client, not the mock, ended it: whether a client
@@ -37,9 +39,16 @@ HEADERS = [
 
 
 class EventStreamResponse(Response):
-    def __init__(self, body: AsyncGenerator[bytes, None]) -> None:
-        super().__init__(status_code=200, media_type="text/event-stream")
+    # a Response only for the handlers' return type: its headers are HEADERS, sent below, so
+    # Response.__init__ (a header list built per stream, held for the stream's life) is skipped
+    status_code = 200
+    media_type = "text/event-stream"
+
+    def __init__(self, body: AsyncGenerator[bytes, None], *, abort_if_cut: bool = False) -> None:
         self.body_iterator = body
+        # a body that ends inside an event is aborted (StreamCut), not closed, so the client
+        # sees a dropped connection, as over a real network, rather than a clean end
+        self.abort_if_cut = abort_if_cut
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = self.body_iterator
@@ -48,10 +57,14 @@ class EventStreamResponse(Response):
         # a disconnect cancels the body: the generator's ``finally`` detaches the listener
         watcher.add_done_callback(lambda _: task.cancel() if task and not finished else None)
         finished = False
+        last = b"\n\n"
         try:
             await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
             async for chunk in body:
+                last = chunk or last
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if self.abort_if_cut and not last.endswith(b"\n\n"):
+                raise StreamCut("the stream was cut in the middle of an event (scripted fault)")
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not watcher.done():

@@ -6,9 +6,6 @@ errors arrive as the JSON envelope.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-
-from ...errors import StreamCut
 from ..sse import EventStreamResponse
 from . import Call, Handler, Result
 
@@ -33,21 +30,8 @@ async def run_sse(call: Call) -> Result:
         trailing_issue=scripted.trailing_issue,
         legacy_shape=scripted.legacy_shape,
     )
-    return EventStreamResponse(_abort_when_cut(stream))
-
-
-async def _abort_when_cut(stream: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
-    """Pass the run's bytes on; a stream that stops inside an event is aborted, not closed, so
-    the client sees a dropped connection (as over a real network), not a clean end."""
-    last = b"\n\n"
-    try:
-        async for chunk in stream:
-            last = chunk or last
-            yield chunk
-    finally:
-        await stream.aclose()
-    if not last.endswith(b"\n\n"):
-        raise StreamCut("the stream was cut in the middle of an event (scripted fault)")
+    # cut inside an event: aborted, so the client sees a dropped connection, not a clean end
+    return EventStreamResponse(stream, abort_if_cut=True)
 
 
 HANDLERS = {"runSse": Handler(run_sse)}

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -21,6 +22,7 @@ from mock_backend.control.admin import is_loopback
 from mock_backend.control.redact import RedactingFilter
 from mock_backend.settings import Settings
 from mock_backend.web.app import create_app
+from mock_backend.web.connections import PARSER
 from mock_backend.web.server import LiveServer
 
 from ..conftest import ATTRIBUTION, Media, Twin, assert_envelope, assert_error, auth
@@ -29,6 +31,7 @@ from ..rendering.test_renders import audio_draft
 pytestmark = pytest.mark.anyio
 
 TOKEN = re.compile(r"nmv_usr_[A-Za-z0-9]{6,}")
+PARSERS = ["h11"] if PARSER == "h11" else ["httptools", "h11"]
 SESSIONS = "/api/tasks/me/with-session/nemo_agent"
 
 
@@ -287,11 +290,12 @@ async def test_the_contract_bounds_a_draft_to_the_hour_the_engine_renders(twin: 
 # -- over a real socket: what uvicorn itself used to let through ---------------------------------
 
 
-@pytest.fixture(scope="module")
-def live() -> Iterator[LiveServer]:
-    """The mock on a real port, with a 1 s request deadline (the contract says 30)."""
+@pytest.fixture(scope="module", params=PARSERS)
+def live(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """The mock on a real port, with a 1 s request deadline (the contract says 30), served by
+    each guarded protocol: httptools' (the default) and h11's (the fallback)."""
     settings = Settings(clock="manual", limits=(("request_seconds", 1.0),))
-    with LiveServer(create_app(settings)) as server:
+    with LiveServer(create_app(settings), parser=request.param) as server:
         yield server
 
 
@@ -378,6 +382,85 @@ def test_malformed_request_gets_400_as_the_envelope(live: LiveServer, request_li
         sock.sendall(request_line + b"\r\nHost: x\r\n\r\n")
         status, body = envelope_of(read_until_closed(sock))
     assert (status, body["code"]) == (400, 400), body
+
+
+@pytest.mark.parametrize("pieces", ["many headers", "one header"])
+def test_oversized_head_arriving_in_small_pieces_gets_431(live: LiveServer, pieces: str) -> None:
+    # httptools bounds no head; the protocol counts what arrives until the head is complete
+    limit = live.app.state.backend.limits.header_bytes  # type: ignore[attr-defined]
+    with connect(live) as sock:
+        sock.sendall(b"GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\n")
+        if pieces == "one header":
+            sock.sendall(b"X-Filler: ")
+        for n in range(limit // 1000 + 1):  # just past the limit: all of it read before 431
+            sock.sendall(
+                b"X-Filler-%03d: %s\r\n" % (n, b"f" * 984)
+                if pieces == "many headers"
+                else b"f" * 1000
+            )
+            time.sleep(0.002)  # apart, so that the server reads them as pieces
+        status, body = envelope_of(read_until_closed(sock))
+    assert (status, body["code"]) == (431, 431), body
+
+
+def replies(data: bytes) -> list[tuple[int, bytes]]:
+    """The (status, body) of each answer in ``data``, answers with a Content-Length."""
+    answers = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        [length] = [
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ]
+        answers.append((int(head.split(b" ", 2)[1]), rest[:length]))
+        data = rest[length:]
+    return answers
+
+
+def test_pipelined_requests_are_answered_in_order(live: LiveServer) -> None:
+    token = token_of(live, "c-pipelined")
+    credits = b"GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+    with connect(live) as sock:
+        sock.sendall(
+            credits
+            + token.encode()
+            + b"\r\n\r\n"
+            + b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+            + credits
+            + token.encode()
+            + b"\r\nConnection: close\r\n\r\n"
+        )
+        answers = replies(read_until_closed(sock))
+    assert [status for status, _ in answers] == [200, 404, 200], answers
+    assert [json.loads(body)["code"] for _, body in answers] == [0, 404, 0], answers
+
+
+def test_a_body_the_app_did_not_read_is_skipped_for_the_next_request(live: LiveServer) -> None:
+    token = token_of(live, "c-unread")
+    body = b"x" * 100_000  # a GET's body: the app answers without reading it
+    head = (
+        b"GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+        b"Content-Length: %d\r\n\r\n" % (token.encode(), len(body))
+    )
+    with connect(live) as sock:
+        sock.sendall(head + body + b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answers = replies(read_until_closed(sock))
+    assert [status for status, _ in answers] == [200, 404], answers
+
+
+def test_the_unread_rest_of_a_body_ends_the_connection_without_an_answer(
+    live: LiveServer,
+) -> None:
+    token = token_of(live, "c-unread-rest")
+    head = (
+        b"GET /api/credits/balance/simple HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+        b"Content-Length: 1000\r\n\r\n" % token.encode()
+    )
+    with connect(live) as sock:
+        sock.sendall(head + b"x" * 10)  # answered; the rest of the body never comes
+        answers = replies(read_until_closed(sock))  # the deadline closes it: no 408
+    assert [status for status, _ in answers] == [200], answers
 
 
 def test_huge_upload_refused_by_content_length_is_not_read(live: LiveServer) -> None:

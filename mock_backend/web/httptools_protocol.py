@@ -1,0 +1,187 @@
+"""uvicorn's httptools protocol, guarded as connections.py describes.
+
+httptools (llhttp) keeps a head it has not finished parsing in its own buffers and bounds
+neither its size nor the time it takes. So the bytes received while a head is being read are
+counted here: past ``header_bytes`` the connection is answered 431, whatever piece the head
+is in (a head that arrives whole is measured exactly by `RequestLimits`). The count begins
+when the previous message ended, so a chunk that carries one message's end and the next one's
+start is counted from the next chunk on: a head may hold at most one read past the limit
+before it is refused.
+
+What llhttp refuses (a malformed line, a target that is not ASCII, a bad header) answers 400
+as the envelope; uvicorn's own answer is plain text.
+
+A connection holding an event stream is held for minutes, ten thousand at once, so what each
+holds counts: uvicorn's two asyncio.Events and its pipeline deque (each with a 760-byte deque,
+empty) are swapped for `LeanEvent` and a list, and the guard's state is one attribute (a 29th:
+past 30, Python gives up the instance's compact key-sharing dict, 296 bytes, for a 1.6 KB one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable
+from typing import Any, Literal
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ..openapi.limits import Limits
+from .connections import head_too_large, late_head, raw_answer
+
+__all__ = ["GuardedHttpToolsProtocol", "LeanEvent"]
+
+
+class LeanEvent(asyncio.Event):
+    """An asyncio.Event that holds no deque: its waiters, when any, in a list made for them."""
+
+    def __init__(self) -> None:  # not asyncio.Event's: that makes the deque
+        self._value = False
+        self._waiters: list[asyncio.Future[Literal[True]]] | None = None  # type: ignore[assignment]
+
+    def is_set(self) -> bool:
+        return self._value
+
+    def set(self) -> None:
+        if self._value:
+            return
+        self._value = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(True)
+
+    def clear(self) -> None:
+        self._value = False
+
+    def wait(self) -> Awaitable[Literal[True]]:  # type: ignore[override]
+        # a future, not a coroutine: a connection waiting for its client holds no frame here
+        waiter: asyncio.Future[Literal[True]] = asyncio.get_running_loop().create_future()
+        if self._value:
+            waiter.set_result(True)
+            return waiter
+        if self._waiters is None:
+            self._waiters = []
+        elif len(self._waiters) > 4:  # waiters cancelled without a set() since: forget them
+            self._waiters = [w for w in self._waiters if not w.done()]
+        self._waiters.append(waiter)
+        return waiter
+
+
+class _Pipeline(list[Any]):
+    """uvicorn's queue of pipelined requests, as a list: empty nearly always."""
+
+    __slots__ = ()
+
+    def appendleft(self, item: Any) -> None:
+        self.insert(0, item)
+
+
+class _HeadGuard:
+    """Where the head being read stands (one attribute of the protocol: see above)."""
+
+    __slots__ = ("begun", "bytes", "reading", "timer")
+
+    def __init__(self) -> None:
+        self.timer: asyncio.TimerHandle | None = None
+        self.reading = True  # from a message's end (or the start) to the next one's head
+        self.begun = False  # a byte of the head being read has arrived
+        self.bytes = 0  # received while reading the head: an upper bound of its size
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline and a size limit on each request head, and
+    enveloped refusals."""
+
+    limits: Limits  # set by `guarded_protocol`
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pipeline = _Pipeline()  # type: ignore[assignment]
+        self._head = _HeadGuard()
+
+    def _arm_head_timer(self) -> None:
+        self._cancel_head_timer()
+        self._head.timer = self.loop.call_later(self.limits.request_seconds, self._head_late)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head.timer is not None:
+            self._head.timer.cancel()
+            self._head.timer = None
+
+    def _head_late(self) -> None:
+        self._head.timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is being answered: the body has its own deadline
+        if not self._head.begun:
+            # nothing of a next request arrived (a new connection that sends nothing), or the
+            # rest of a body the app answered without reading: nothing to answer, just close
+            self.transport.close()
+            return
+        self.transport.write(late_head(self.limits.request_seconds))
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        writable = LeanEvent()
+        writable.set()  # as FlowControl starts
+        self.flow._is_writable_event = writable
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        head = self._head
+        if head.reading:
+            head.bytes += len(data)
+        super().data_received(data)  # a parser error: send_400_response, closed
+        too_large = head.reading and head.bytes > self.limits.header_bytes
+        if too_large and not self.transport.is_closing():
+            self._refuse(431, head_too_large(self.limits.header_bytes))
+
+    def on_message_begin(self) -> None:
+        self._head.begun = True
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        head = self._head
+        head.reading = head.begun = False
+        head.bytes = 0
+        self._cancel_head_timer()  # the head is in: the app has the request (or it is queued)
+        previous = self.cycle
+        super().on_headers_complete()
+        if self.cycle is not previous:  # a new cycle, whose task has not run yet
+            self.cycle.message_event = LeanEvent()
+
+    def on_message_complete(self) -> None:
+        self._head.reading = True
+        self._head.bytes = 0
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_head_timer()  # the next request's head gets the same deadline
+
+    def send_400_response(self, msg: str) -> None:
+        # called from data_received while httptools' error is being handled
+        error = sys.exc_info()[1]
+        if isinstance(error, httptools.HttpParserInvalidURLError):
+            self._refuse(
+                400,
+                f"the request target is not a valid URL ({error}); percent-encode anything "
+                "but printable ASCII",
+            )
+        else:
+            self._refuse(400, f"not a valid HTTP/1.1 request ({error or msg})")
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._cancel_head_timer()
+        self.logger.info("refused a connection's request: %s", message)
+        self.transport.write(raw_answer(status, message))
+        self.transport.close()

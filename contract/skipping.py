@@ -34,6 +34,7 @@ import types
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
+from mock_backend.agent.stream import READER_WAIT
 from mock_backend.state.clock import Clock
 
 __all__ = ["Skipper"]
@@ -47,6 +48,7 @@ _IN_LOOP_WAITS = frozenset(
         asyncio.Condition.wait.__code__,
         asyncio.Queue.get.__code__,
         asyncio.Queue.put.__code__,
+        READER_WAIT,  # a stream's reader waiting for its run's next chunk
     }
 )
 _CLOCK_WAIT = Clock.sleep.__code__

@@ -50,6 +50,7 @@ from .stream_config import (
 
 __all__ = [
     "MAX_RUN_SECONDS",
+    "READER_WAIT",
     "InvalidStreamConfig",
     "OutcomeStatus",
     "Run",
@@ -123,6 +124,11 @@ class _Listener:
 
 
 _ID_ALPHABET = string.ascii_letters + string.digits
+
+
+# the code a stream's reader waits in: contract/skipping.py tells by it that a task waits for
+# its run's next chunk, which only the run's own task (on the same loop) pushes
+READER_WAIT = _Listener.wait.__code__
 
 
 class Run:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import anyio.from_thread
 import pytest
 
+from contract.adapters import InProcessAdapter, Manifest
+from contract.catalogue import CATALOGUE
+from contract.runner import Inputs, run_scenario
 from contract.skipping import Skipper
 from mock_backend.state.clock import Clock
+
+REFERENCE = Path(__file__).parents[2] / "clients_under_test" / "reference" / "client.yaml"
 
 
 @pytest.fixture
@@ -99,3 +105,23 @@ def test_no_jump_while_the_clock_is_held(portal: anyio.from_thread.BlockingPorta
         skipper.stop()
     assert result
     assert result[0] == pytest.approx(30.0, abs=1.0)
+
+
+def test_a_real_time_heartbeat_wait_of_the_reference_client_costs_no_real_time(
+    tmp_path: Path,
+) -> None:
+    """The reference client, in-process, reading a real run's stream through five minutes of
+    heartbeats on a real-time clock: the mock's heartbeat timers and the client's wait for the
+    next line are all that is going on, so the wait is skipped. Unskipped it would take five
+    minutes: the bound below is sixty times what it takes, not a timing."""
+    manifest = Manifest.load(REFERENCE)
+    result = run_scenario(
+        CATALOGUE["sse-still-working"],
+        InProcessAdapter(manifest),
+        Inputs.generate(tmp_path),
+        scale=1.0,
+        min_scale=1.0,
+    )
+    assert result.outcome == "pass", result.reason
+    assert result.virtual >= 300
+    assert result.wall < 60, f"{result.virtual:.0f} virtual seconds took {result.wall:.0f} s"

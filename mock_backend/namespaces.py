@@ -215,7 +215,7 @@ class NamespaceMiddleware:
             await response(scope, receive, send)
             return
         if backend.clock_sync is not None:
-            backend.clock_sync.catch_up()  # a move made through another worker, seen at once
+            backend.clock_sync.before_request()
         # the scope and its state are the request's own (the server makes them for it): set in
         # place, not copied, so that a held stream keeps one scope, not two
         scope.setdefault("state", {})["backend"] = backend

@@ -8,10 +8,11 @@ stream. Heartbeats are the run's own events (on the mock's clock), not a timer o
 
 Measured against sse-starlette 3.7.1's ``EventSourceResponse`` (its task group of a stream
 task, a ping task and a disconnect listener per response), in one run of
-``benchmarks/bench_streams.py`` (10,000 streams held on one uvicorn worker, a heartbeat every
-5 s; 2026-12-02): this class 44.6 KB of server RSS per stream, heartbeat lateness p99 17.3 ms;
-``EventSourceResponse`` 67.5 KB per stream (1.51x), p99 44.2 ms. So the mock keeps this class,
-and frames each event with sse-starlette's ``ServerSentEvent`` (agent/events.py).
+``benchmarks/bench_streams.py`` (10,000 streams held on one uvicorn worker, httptools on uvloop,
+a heartbeat every 5 s; 2026-12-03): this class 30.8 KB of server RSS per stream, heartbeat
+lateness p99 57.2 ms (34.7 ms in a run of its own); ``EventSourceResponse`` 54.6 KB per stream
+(1.77x), p99 1,011 ms. So the mock keeps this class, and frames each event with sse-starlette's
+``ServerSentEvent`` (agent/events.py).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 import pytest
-from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from contract.control import AsyncControl
 from mock_backend.backend import Backend
@@ -136,7 +136,7 @@ class Twin:
     """One mock app and a client talking to it over the streaming in-process transport."""
 
     def __init__(
-        self, app: FastAPI, client: httpx.AsyncClient, transport: StreamingASGITransport
+        self, app: Starlette, client: httpx.AsyncClient, transport: StreamingASGITransport
     ) -> None:
         self.app = app
         self.client = client
@@ -441,7 +441,7 @@ async def twin(
 
 
 @pytest.fixture
-def app(twin: Twin) -> FastAPI:
+def app(twin: Twin) -> Starlette:
     return twin.app
 
 

@@ -46,9 +46,9 @@ from urllib.parse import quote, unquote
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 from uvicorn.logging import AccessFormatter
 
@@ -146,7 +146,7 @@ class Swappable:
     """One mock at a time behind one server: a mock an example broke (its clock at infinity,
     say) is replaced in milliseconds, where a new server would take half a second."""
 
-    def __init__(self, make: Callable[[], FastAPI]) -> None:
+    def __init__(self, make: Callable[[], Starlette]) -> None:
         self.make = make
         self.app = make()
 
@@ -202,7 +202,7 @@ class Hostile:
         self.wedged: str | None = None  # what the server stopped answering after
         self.marks = (0, 0)  # app errors and log lines before the current example
 
-    def make_app(self) -> FastAPI:
+    def make_app(self) -> Starlette:
         settings = Settings(clock="manual", seed=SEED, data_dir=next(self.folders))
         app = create_app(settings.with_(tokens_per_ip=10**9))  # a new client every example
         app.state.backend.renders.engine = no_encode

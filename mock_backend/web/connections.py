@@ -38,7 +38,14 @@ from ..errors import ApiError
 from ..openapi.envelope import default_profile, error_body, error_response
 from ..openapi.limits import Limits
 
-__all__ = ["PARSER", "GuardedH11Protocol", "Parser", "RequestLimits", "guarded_protocol"]
+__all__ = [
+    "PARSER",
+    "GuardedH11Protocol",
+    "HeadDeadline",
+    "Parser",
+    "RequestLimits",
+    "guarded_protocol",
+]
 
 Parser = Literal["httptools", "h11"]
 # httptools where it can be imported (a dependency, but a C extension: a platform without a
@@ -74,14 +81,22 @@ def head_too_large(header_bytes: int) -> str:
     )
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline on each request head and enveloped refusals."""
+class HeadDeadline:
+    """What both guarded protocols do alike (a mixin before uvicorn's protocol class): each
+    request head gets ``limits.request_seconds`` from the connection's start or the previous
+    response, then 408 and a close; `_refuse` answers the envelope and closes. A protocol says
+    where its timer lives (`_head_timer`) and whether a next head has begun (`_head_begun`)."""
 
     limits: Limits  # set by `guarded_protocol`
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    cycle: Any
+    logger: Any
+    _head_timer: asyncio.TimerHandle | None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._head_timer: asyncio.TimerHandle | None = None
+    def _head_begun(self) -> bool:
+        """A byte of the next request's head has arrived."""
+        raise NotImplementedError
 
     def _arm_head_timer(self) -> None:
         self._cancel_head_timer()
@@ -98,7 +113,7 @@ class GuardedH11Protocol(H11Protocol):
             return
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a request is being answered: the body has its own deadline
-        if self.conn.their_state is not h11.IDLE or not self.conn.trailing_data[0]:
+        if not self._head_begun():
             # nothing of a next request arrived (a new connection that sends nothing), or the
             # rest of a body the app answered without reading: nothing to answer, just close
             self.transport.close()
@@ -106,13 +121,35 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.write(late_head(self.limits.request_seconds))
         self.transport.close()
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():
+            self._arm_head_timer()  # the next request's head gets the same deadline
+
+    def _refuse(self, status: int, message: str) -> None:
+        self._cancel_head_timer()
+        self.logger.info("refused a connection's request: %s", message)
+        self.transport.write(raw_answer(status, message))
+        self.transport.close()
+
+
+class GuardedH11Protocol(HeadDeadline, H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request head and enveloped refusals."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_timer = None
+
+    def _head_begun(self) -> bool:
+        return self.conn.their_state is h11.IDLE and bool(self.conn.trailing_data[0])
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
         self._arm_head_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
-        super().connection_lost(exc)
 
     def handle_events(self) -> None:
         try:
@@ -123,11 +160,6 @@ class GuardedH11Protocol(H11Protocol):
         if self.cycle is not None and not self.cycle.response_complete:
             self._cancel_head_timer()  # the head is in: the app has the request
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_head_timer()  # the next request's head gets the same deadline
-
     def send_400_response(self, msg: str) -> None:
         # called from handle_events while h11's RemoteProtocolError is being handled: its
         # status hint tells an oversized head (431) from a malformed one (400)
@@ -137,12 +169,6 @@ class GuardedH11Protocol(H11Protocol):
             self._refuse(431, head_too_large(self.limits.header_bytes))
         else:
             self._refuse(400, f"not a valid HTTP/1.1 request ({error or msg})")
-
-    def _refuse(self, status: int, message: str) -> None:
-        self._cancel_head_timer()
-        self.logger.info("refused a connection's request: %s", message)
-        self.transport.write(raw_answer(status, message))
-        self.transport.close()
 
 
 def guarded_protocol(limits: Limits, parser: Parser = PARSER) -> type[asyncio.Protocol]:

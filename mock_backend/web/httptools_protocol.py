@@ -27,8 +27,7 @@ from typing import Any, Literal
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ..openapi.limits import Limits
-from .connections import head_too_large, late_head, raw_answer
+from .connections import HeadDeadline, head_too_large
 
 __all__ = ["GuardedHttpToolsProtocol", "LeanEvent"]
 
@@ -90,39 +89,25 @@ class _HeadGuard:
         self.bytes = 0  # received while reading the head: an upper bound of its size
 
 
-class GuardedHttpToolsProtocol(HttpToolsProtocol):
+class GuardedHttpToolsProtocol(HeadDeadline, HttpToolsProtocol):
     """uvicorn's httptools protocol with a deadline and a size limit on each request head, and
     enveloped refusals."""
-
-    limits: Limits  # set by `guarded_protocol`
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.pipeline = _Pipeline()  # type: ignore[assignment]
         self._head = _HeadGuard()
 
-    def _arm_head_timer(self) -> None:
-        self._cancel_head_timer()
-        self._head.timer = self.loop.call_later(self.limits.request_seconds, self._head_late)
+    @property
+    def _head_timer(self) -> asyncio.TimerHandle | None:  # kept in the one guard attribute
+        return self._head.timer
 
-    def _cancel_head_timer(self) -> None:
-        if self._head.timer is not None:
-            self._head.timer.cancel()
-            self._head.timer = None
+    @_head_timer.setter
+    def _head_timer(self, timer: asyncio.TimerHandle | None) -> None:
+        self._head.timer = timer
 
-    def _head_late(self) -> None:
-        self._head.timer = None
-        if self.transport.is_closing():
-            return
-        if self.cycle is not None and not self.cycle.response_complete:
-            return  # a request is being answered: the body has its own deadline
-        if not self._head.begun:
-            # nothing of a next request arrived (a new connection that sends nothing), or the
-            # rest of a body the app answered without reading: nothing to answer, just close
-            self.transport.close()
-            return
-        self.transport.write(late_head(self.limits.request_seconds))
-        self.transport.close()
+    def _head_begun(self) -> bool:
+        return self._head.begun
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -130,10 +115,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         writable.set()  # as FlowControl starts
         self.flow._is_writable_event = writable
         self._arm_head_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         head = self._head
@@ -163,11 +144,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head.bytes = 0
         super().on_message_complete()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_head_timer()  # the next request's head gets the same deadline
-
     def send_400_response(self, msg: str) -> None:
         # called from data_received while httptools' error is being handled
         error = sys.exc_info()[1]
@@ -179,9 +155,3 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             )
         else:
             self._refuse(400, f"not a valid HTTP/1.1 request ({error or msg})")
-
-    def _refuse(self, status: int, message: str) -> None:
-        self._cancel_head_timer()
-        self.logger.info("refused a connection's request: %s", message)
-        self.transport.write(raw_answer(status, message))
-        self.transport.close()

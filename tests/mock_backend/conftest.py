@@ -34,7 +34,8 @@ from mock_backend.backend import Backend
 from mock_backend.media import samples
 from mock_backend.media.samples import make_clip, make_cover, make_song
 from mock_backend.settings import Settings
-from mock_backend.state.store import MemoryStore, Store
+from mock_backend.state.memory_store import MemoryStore
+from mock_backend.state.store import Store
 from mock_backend.web.app import create_app
 from mock_backend.web.transport import StreamingASGITransport, lifespan
 

@@ -13,7 +13,8 @@ import pytest
 
 from mock_backend.namespaces import Namespaces
 from mock_backend.settings import DAY
-from mock_backend.state.store import MemoryStore, Store, UserRecord
+from mock_backend.state.memory_store import MemoryStore
+from mock_backend.state.store import Store, UserRecord
 
 from .conftest import BASE_URL, STORES, Media, OpenTwin, Twin, _check_response, auth
 

@@ -15,8 +15,9 @@ import pytest
 
 from mock_backend.state.clock import Clock
 from mock_backend.state.clock_sync import ClockSync
+from mock_backend.state.memory_store import MemoryStore
 from mock_backend.state.redis_store import RedisStore
-from mock_backend.state.store import ClockState, MemoryStore, Store
+from mock_backend.state.store import ClockState, Store
 
 RATE = 1000.0  # a scaled clock: 10 ms of wall time are 10 virtual seconds
 

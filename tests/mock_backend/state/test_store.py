@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from mock_backend.state.memory_store import MemoryStore
 from mock_backend.state.redis_store import RedisStore, StateUnreachable
 from mock_backend.state.store import (
     JournalNews,
-    MemoryStore,
     RenderRecord,
     SessionRecord,
     Store,

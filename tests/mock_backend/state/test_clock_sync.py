@@ -54,11 +54,18 @@ def test_the_clock_state_adds_up_moves_and_holds(store: Store) -> None:
     assert store.clock_state() == done
 
 
-def _pair(store: Store, other: Store) -> tuple[Clock, ClockSync, Clock, ClockSync]:
+def _pair(
+    store: Store, other: Store, rate: float | None = RATE
+) -> tuple[Clock, ClockSync, Clock, ClockSync]:
     started = time.time()  # anchored alike, as web/workers.py anchors its workers
-    a = Clock(RATE, epoch=1_790_000_000.0, started_at=started)
-    b = Clock(RATE, epoch=1_790_000_000.0, started_at=started)
+    a = Clock(rate, epoch=1_790_000_000.0, started_at=started)
+    b = Clock(rate, epoch=1_790_000_000.0, started_at=started)
     return a, ClockSync(a, store), b, ClockSync(b, other)
+
+
+# two running clocks anchored alike still differ by the instant each read its own wall clock
+# (microseconds, times the rate; more on a busy machine): virtual seconds they may differ by
+ANCHOR_SLACK = 100.0
 
 
 def test_a_hold_in_one_process_stops_the_others_time_and_both_go_on_alike(
@@ -71,13 +78,13 @@ def test_a_hold_in_one_process_stops_the_others_time_and_both_go_on_alike(
             stopped = a.now()
             sync_b.catch_up()  # as b does before each request it answers
             assert b.now() == stopped
-            time.sleep(0.05)  # 50 virtual seconds, had time run
+            time.sleep(0.3)  # 300 virtual seconds, had time run
             assert b.now() == stopped, "b's time ran on while a held it"
         sync_b.catch_up()
-        # both went on from where they stopped: b's reading comes between two of a's
-        before, between, after = a.now(), b.now(), a.now()
-        assert before <= between <= after, (before, between, after)
-        assert between < stopped + 40, "b's time kept the 50 s it was held"
+        # both went on from where they stopped, alike: b kept none of the 300 s
+        before, between = a.now(), b.now()
+        assert abs(between - before) < ANCHOR_SLACK, (before, between)
+        assert between < stopped + ANCHOR_SLACK, "b's time kept the 300 s it was held"
         (span,) = a.held_since(0)  # the span is remembered where the work ran
         assert b.held_since(0) == []
         assert span[1] > span[0]
@@ -89,16 +96,16 @@ def test_a_hold_in_one_process_stops_the_others_time_and_both_go_on_alike(
 
 
 def test_a_move_through_one_process_moves_the_other(redis_url: str, redis_namespace: str) -> None:
+    """Manual clocks: no time passes but the moves, so the two must read exactly alike."""
     one, two = (RedisStore(redis_url, namespace=redis_namespace) for _ in range(2))
-    a, sync_a, b, sync_b = _pair(one, two)
+    a, sync_a, b, sync_b = _pair(one, two, rate=None)
     try:
         sync_a.move(3600.0)
         for _ in range(500):  # b's listener hears the announcement (a bound of 5 s)
-            if b.now() > 1_790_000_000.0 + 3600:
+            if b.now() == a.now():
                 break
             time.sleep(0.01)
-        before, between, after = a.now(), b.now(), a.now()
-        assert before <= between <= after, "b did not hear of the move"
+        assert a.now() == b.now() == 1_790_000_000.0 + 3600, "b did not hear of the move"
     finally:
         sync_a.close()
         sync_b.close()

@@ -305,9 +305,11 @@ class InProcessAdapter:
     """Calls ``module:function(argv, *, env, http, clock, stdout, stderr) -> int``.
 
     ``skip``: move the mock's clock straight to its next deadline whenever the client and the
-    mock both only wait on it (see `contract.skipping`)."""
+    mock both only wait on it (see `contract.skipping`). Off by default: in a loaded CI run it
+    judged a correct client's render polls 30.1 s apart as under 30 s (the wall time around
+    a skipped sleep was taken for the client's work), a verdict decided by noise."""
 
-    def __init__(self, manifest: Manifest, *, skip: bool = True) -> None:
+    def __init__(self, manifest: Manifest, *, skip: bool = False) -> None:
         self.skip = skip
         if not manifest.python:
             raise ManifestError(f"{manifest.name}: no 'python' entry point for in-process runs")

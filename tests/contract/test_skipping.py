@@ -117,7 +117,7 @@ def test_a_real_time_heartbeat_wait_of_the_reference_client_costs_no_real_time(
     manifest = Manifest.load(REFERENCE)
     result = run_scenario(
         CATALOGUE["sse-still-working"],
-        InProcessAdapter(manifest),
+        InProcessAdapter(manifest, skip=True),
         Inputs.generate(tmp_path),
         scale=1.0,
         min_scale=1.0,

@@ -114,13 +114,16 @@ async def live_journal(request: Request, backend: Backend, body: dict[str, Any])
     except TooManySubscribers as exc:
         raise ApiError(429, str(exc)) from None
 
-    def snapshot() -> tuple[list[str], set[int]]:
+    def snapshot() -> tuple[list[str], _SentOnce]:
         """The last entries written out, and the ids of the finished ones: a shared journal's
         finished entries are final, so when one that finished as the reader subscribed is
         announced too (`kept`), it is not sent twice."""
         recent = [public(e) for e in journal.recent(SNAPSHOT)]
-        finished = {int(e["id"]) for e in recent if e["real_end"] is not None}
-        return [_json(e) for e in recent], finished
+        sent = _SentOnce(SNAPSHOT + 4 * subscriber.limit)
+        for e in recent:
+            if e["real_end"] is not None:
+                sent.first(int(e["id"]))
+        return [_json(e) for e in recent], sent
 
     async def events() -> AsyncIterator[dict[str, str]]:
         try:
@@ -141,8 +144,9 @@ async def live_journal(request: Request, backend: Backend, body: dict[str, Any])
                 if owed.dropped + gone:
                     yield {"event": "dropped", "data": _json({"changes": owed.dropped + gone})}
                 for entry in shown:
-                    if kept(entry) and int(public(entry)["id"]) in sent:
-                        sent.discard(int(public(entry)["id"]))
+                    # a kept entry is final: sent once, however often it is owed (this
+                    # process's touches while it was open, then the store's announcement)
+                    if kept(entry) and not sent.first(int(public(entry)["id"])):
                         continue
                     yield {"event": "entry", "data": _json(public(entry))}
                 await anyio.sleep(COALESCE_SECONDS)  # wall time: it paces a screen, not a run
@@ -150,6 +154,28 @@ async def live_journal(request: Request, backend: Backend, body: dict[str, Any])
             journal.unsubscribe(subscriber)
 
     return EventSourceResponse(events(), ping=PING_SECONDS, headers={"Cache-Control": "no-store"})
+
+
+class _SentOnce:
+    """The ids of the final entries a reader was sent, the last ``most`` of them: an entry is
+    owed again only soon after it was sent (its announcement follows its finishing; a reader
+    owed more than its limit is told ``dropped`` and reloads), so older ones are let go."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self._ids: dict[int, None] = {}
+
+    def first(self, entry_id: int) -> bool:
+        """Whether ``entry_id`` is sent for the first time (it is remembered as sent)."""
+        if entry_id in self._ids:
+            return False
+        self._ids[entry_id] = None
+        if len(self._ids) > self.most:
+            del self._ids[next(iter(self._ids))]
+        return True
+
+    def clear(self) -> None:
+        self._ids.clear()
 
 
 async def session_timeline(request: Request, backend: Backend, body: dict[str, Any]) -> Response:

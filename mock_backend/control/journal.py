@@ -329,8 +329,9 @@ def public(entry: Entry | dict[str, Any]) -> dict[str, Any]:
 
 def kept(entry: Entry | dict[str, Any]) -> bool:
     """Whether an entry is shown as a shared journal's store keeps it: finished, never to
-    change (an `Entry` object is this process's own, and may still be written to)."""
-    return isinstance(entry, dict)
+    change (an `Entry` object is this process's own, and may still be written to; a shown
+    one still open may change)."""
+    return isinstance(entry, dict) and entry["real_end"] is not None
 
 
 def counted_as(entry: Entry | dict[str, Any]) -> str:

@@ -163,8 +163,11 @@ class SharedJournal(Journal):
             if entry_id in announced:
                 shown.append(json.loads(announced[entry_id]))
             elif entry_id in local:
-                if local[entry_id].real_end is None:
-                    shown.append(local[entry_id])
+                # shown as it is now: one that finishes meanwhile (in another thread) is left
+                # out, as its announcement follows
+                form = local[entry_id].public()
+                if form["real_end"] is None:
+                    shown.append(form)
             else:
                 gone += 1
         return shown, gone

@@ -138,6 +138,47 @@ class Namespaces:
             closed.append(name)
         return closed
 
+    def configure(self, backend: Backend, overrides: dict[str, Any]) -> Backend:
+        """Remake ``backend``'s namespace with its own settings (``overrides``, checked by
+        namespace_settings.check_overrides), kept in its store so every process makes it alike;
+        the new backend. `ApiError` 422 for the default namespace (its settings are the
+        server's), 409 once anything happened in the namespace (a reset keeps its settings:
+        close it, or pick a fresh name)."""
+        name = self._name_of(backend)
+        if name is None:
+            raise ApiError(
+                422,
+                "the default namespace runs on the server's own settings (nemo-mock serve's "
+                "options): name a namespace with X-Mock-Namespace or /__ns/NAME/",
+                data={"field": "header.X-Mock-Namespace"},
+            )
+        chosen = backend.store.settings_overrides()
+        if chosen == overrides:
+            return backend  # the same again (a retried call): nothing to remake
+        used = [kind for kind, count in backend.store.counts().items() if count]
+        used += ["rules"] if backend.scenarios.active() else []
+        used += ["a run"] if len(backend.runs) else []
+        if chosen or used:
+            what = "its settings are set" if chosen else "it holds " + ", ".join(used)
+            raise ApiError(
+                409,
+                f"the namespace {name!r} is in use ({what}): a namespace chooses its settings "
+                "before anything else happens in it; close it (DELETE /__mock/namespace) or "
+                "pick a fresh name",
+                data={"field": "header.X-Mock-Namespace"},
+            )
+        backend.store.put_settings_overrides(overrides)
+        fresh = self._make(name)
+        self._open[name] = (fresh, self._now())
+        backend.close()
+        return fresh
+
+    def _name_of(self, backend: Backend) -> str | None:
+        for name, (found, _) in self._open.items():
+            if found is backend:
+                return name
+        return None
+
     def drop(self, backend: Backend) -> str:
         """Close ``backend``'s namespace and forget its records (on Redis too); its name.
         `ApiError` 422 for the default namespace, which is reset, never closed."""
@@ -145,6 +186,7 @@ class Namespaces:
             if found is backend:
                 del self._open[name]
                 backend.reset()
+                backend.store.put_settings_overrides({})  # the next of that name starts anew
                 backend.close()
                 return name
         raise ApiError(

@@ -11,6 +11,7 @@ import dataclasses
 import hmac
 import ipaddress
 import json
+import math
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from ..agent.stream_config import InvalidStreamConfig, StreamFaults
 from ..backend import Backend
 from ..errors import ApiError
+from ..namespace_settings import check_overrides
 from ..namespaces import backend_of
 from ..openapi import json_text
 from ..openapi.envelope import error_response, ok
@@ -132,7 +134,27 @@ async def reset(request: Request, backend: Backend, body: dict[str, Any]) -> Any
 
 
 async def get_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
-    return backend.clock.describe()
+    """The clock, with what a verifier sets the client's timing against: ``wall`` (this
+    process's wall time, on the journal's base), ``lateness`` (the most the mock's own timers
+    fired late, virtual seconds) and, with ``?held_since=WALL``, the wall spans virtual time
+    stood still since then (encodes and probes hold it). With --workers, the process's own."""
+    shown: dict[str, Any] = {**backend.clock.describe()}
+    wall, _ = backend.clock.stamp()
+    shown.update(wall=wall, lateness=backend.clock.lateness)
+    since = request.query_params.get("held_since")
+    if since is not None:
+        try:
+            start = float(since)
+        except ValueError:
+            start = math.nan
+        if not math.isfinite(start):
+            raise ApiError(
+                422,
+                "query.held_since: wall time in seconds since the epoch (a clock's 'wall')",
+                data={"field": "query.held_since"},
+            )
+        shown["held"] = [[s, e] for s, e in backend.clock.held_since(start)]
+    return shown
 
 
 async def move_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
@@ -185,6 +207,18 @@ async def mint_token(request: Request, backend: Backend, body: dict[str, Any]) -
         seq=backend.next_id("registered"),
     )
     return {"token": record.token, "user_id": user.user_id, "plan": plan, "credits": user.available}
+
+
+async def list_tokens(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    """Every token the namespace issued, in full: what a verifier looks for in a client's
+    output and files (a leaked token). The control API is the admin's: loopback or the admin
+    token; the journal never shows them."""
+    return {
+        "tokens": [
+            {"token": t.token, "kind": t.kind, "user_id": t.user_id, "client_id": t.client_id}
+            for t in backend.store.tokens()
+        ]
+    }
 
 
 async def revoke_token(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
@@ -289,6 +323,7 @@ async def health(request: Request, backend: Backend, body: dict[str, Any]) -> An
         "clock": backend.clock.describe(),
         "error_status": backend.settings.error_status,
         "state": {**backend.store.counts(), **backend.journal.size()},
+        "runs": len(backend.runs),  # agent runs going on in this process
         # which process answered: with --workers N, the journal's figures are its own
         "process": {"pid": os.getpid(), "workers": backend.settings.workers},
     }
@@ -304,6 +339,19 @@ async def list_namespaces(request: Request, backend: Backend, body: dict[str, An
     }
 
 
+async def configure_namespace(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    """Give the caller's namespace settings of its own (namespace_settings.py), before anything
+    else happens in it: a CI run's first call."""
+    overrides = check_overrides(body)
+    fresh = request.app.state.namespaces.configure(backend, overrides)
+    return {
+        "settings": fresh.store.settings_overrides(),
+        "seed": fresh.rng.seed,
+        "clock": fresh.clock.describe(),
+        "error_status": fresh.settings.error_status,
+    }
+
+
 async def close_namespace(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
     """Close the caller's namespace and forget its records: a CI run's last call."""
     return {"closed": request.app.state.namespaces.drop(backend)}
@@ -314,9 +362,11 @@ def admin_routes() -> list[Route]:
         Route("/__mock/health", guarded(health), methods=["GET"]),
         Route("/__mock/namespaces", guarded(list_namespaces), methods=["GET"]),
         Route("/__mock/namespace", guarded(close_namespace), methods=["DELETE"]),
+        Route("/__mock/namespace", guarded(configure_namespace), methods=["PUT"]),
         Route("/__mock/reset", guarded(reset), methods=["POST"]),
         Route("/__mock/clock", guarded(get_clock), methods=["GET"]),
         Route("/__mock/clock", guarded(move_clock), methods=["POST"]),
+        Route("/__mock/tokens", guarded(list_tokens), methods=["GET"]),
         Route("/__mock/tokens", guarded(mint_token), methods=["POST"]),
         Route("/__mock/tokens/revoke", guarded(revoke_token), methods=["POST"]),
         Route("/__mock/sessions/{session_id}/faults", guarded(session_faults), methods=["POST"]),

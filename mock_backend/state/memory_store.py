@@ -63,6 +63,7 @@ class MemoryStore:
         self._journal: list[tuple[int, dict[str, Any]]] = []  # (JSON bytes, entry)
         self._journal_bytes = 0
         self._clock: ClockState = getattr(self, "_clock", ClockState())  # kept through a clear
+        self._overrides: dict[str, Any] = getattr(self, "_overrides", {})  # kept too
         # the namespaces' stores and when each was last used: kept through a clear (a reset of
         # the default leaves the others be)
         self._children: dict[str, MemoryStore] = getattr(self, "_children", {})
@@ -281,6 +282,12 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    def settings_overrides(self) -> dict[str, Any]:
+        return copy.deepcopy(self._overrides)
+
+    def put_settings_overrides(self, overrides: dict[str, Any]) -> None:
+        self._overrides = copy.deepcopy(overrides)
 
     def counts(self) -> dict[str, int]:
         """How many of each record the mock holds (what a soak watches grow)."""

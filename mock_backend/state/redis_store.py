@@ -28,6 +28,8 @@ back (the contract in store.py). The keys, after the prefix:
                                each one kept is PUBLISHed on channel ``journal`` as
                                ``"{id} {JSON}"``, and ``cleared`` when `clear` empties it
 ``journal:bytes``      string  their JSON bytes in all (`APPEND_JOURNAL` keeps within budget)
+``settings``           string  the settings this namespace chose (JSON: PUT /__mock/namespace,
+                               namespace_settings.py); kept through `clear`
 ``namespaces``         zset    the mock namespaces in this one, scored by when a process last
                                used one (Redis's own TIME, so hosts agree): `mark_used`,
                                `release_idle`; kept through `clear`
@@ -223,6 +225,17 @@ class RedisStore:
         raw: str | None = self._redis.hget(self._key("uploads"), file_id)  # type: ignore[assignment]
         return None if raw is None else _upload(json.loads(raw))
 
+    def settings_overrides(self) -> dict[str, Any]:
+        raw = self._redis.get(self._key("settings"))
+        found: dict[str, Any] = json.loads(raw) if raw else {}  # type: ignore[arg-type]
+        return found
+
+    def put_settings_overrides(self, overrides: dict[str, Any]) -> None:
+        if overrides:
+            self._redis.set(self._key("settings"), json.dumps(overrides))
+        else:
+            self._redis.delete(self._key("settings"))
+
     def counts(self) -> dict[str, int]:
         with self._redis.pipeline(transaction=False) as pipe:
             pipe.scard(self._key("users"))
@@ -397,7 +410,7 @@ class RedisStore:
         # before a clear must not take a new list that reached n again for the one it holds
         version = self._key("rules", "version")
         # time only goes forward, reset or not, and a hold open meanwhile still ends
-        kept = {version, self._key("clock", "state")}
+        kept = {version, self._key("clock", "state"), self._key("settings")}
         kept.add(self._key("namespaces"))  # a reset of the default leaves the others be
         batch: list[str] = []
         for key in self._redis.scan_iter(match=pattern, count=500):

@@ -34,6 +34,7 @@ from ..control.overrides import NO_OVERRIDES
 from ..control.redact import fingerprint
 from ..control.rules import RequestFacts
 from ..errors import ApiError, ContractError, StreamCut
+from ..namespace_settings import apply_overrides
 from ..namespaces import NamespaceMiddleware, Namespaces, backend_of
 from ..openapi import json_text
 from ..openapi.envelope import FlatBody, error_response, ok
@@ -223,7 +224,10 @@ def create_app(
         )
         if settings.data_dir is not None:
             own = own.with_(data_dir=settings.data_dir / "namespaces" / name)
-        return Backend(own, spec=spec, store=backend.store.namespace(name))
+        store = backend.store.namespace(name)
+        # the settings it chose (PUT /__mock/namespace), whichever process it chose them in
+        own = apply_overrides(own, store.settings_overrides())
+        return Backend(own, spec=spec, store=store)
 
     def released(name: str) -> None:  # no process uses it: its files go with its records
         if settings.data_dir is not None:

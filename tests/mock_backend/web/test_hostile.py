@@ -57,6 +57,7 @@ from mock_backend.control.admin import admin_routes
 from mock_backend.control.redact import redact_logs
 from mock_backend.control.scenarios import CATALOGUE
 from mock_backend.media.samples import make_song
+from mock_backend.namespace_settings import NAMESPACE_SETTINGS
 from mock_backend.openapi.spec import Operation, Parameter, load_spec
 from mock_backend.rendering.render_engine import RenderJob, RenderResult
 from mock_backend.settings import Settings
@@ -620,12 +621,14 @@ def operation_requests(draw: st.DrawFn) -> Raw:
 CONTROL_FIELDS = (
     *("advance", "seed", "credits", "plan", "scopes", "token", "name", "scope", "id", "once"),
     *("shape", "match", "respond", "times", *(f.name for f in dataclasses.fields(StreamFaults))),
+    *NAMESPACE_SETTINGS,
 )
 CONTROL_EXAMPLES: dict[str, Any] = {
     "/__mock/reset": {"seed": 3},
     "/__mock/clock": {"advance": 30},
     "/__mock/tokens": {"credits": 5, "plan": "pro", "scopes": ["read"]},
     "/__mock/tokens/revoke": {"token": ANONYMOUS},
+    "/__mock/namespace": {"seed": 3, "clock": "scaled:100", "render_seconds": [70, 80]},
     "/__mock/scenarios": {"name": "rate-limited", "scope": {"client_id": "c-1"}},
     "/__mock/sessions/{session_id}/faults": {"once": True, "cut_at_event": 1},
 }

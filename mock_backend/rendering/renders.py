@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -54,6 +55,8 @@ __all__ = ["Engine", "Renders"]
 
 SLOW_RENDER_SECONDS = (250.0, 290.0)  # slow, yet done within 10 polls 30 s apart
 FINISHED = ("completed", "failed")
+# an uploaded file's path, its id in it; under the prefix a namespace's URLs carry (namespaces.py)
+_CDN_PATH = re.compile(r"(?:/__ns/[^/]+)?/cdn/([^/]+)/")
 
 # the render engine's signature: the job, and a progress callback that may raise to stop it
 Engine = Callable[[RenderJob, Callable[[float], None]], RenderResult]
@@ -192,9 +195,10 @@ class Renders:
         )
 
     def _local(self, src: str, own: set[str]) -> Path | None:
-        parts = urlsplit(src).path.split("/")
-        if len(parts) >= 3 and parts[1] == "cdn" and parts[2] in own:
-            upload = self.store.find_upload(parts[2])
+        # /cdn/{file_id}/{name}, or /__ns/{namespace}/cdn/... as a namespace hands it out
+        found = _CDN_PATH.match(urlsplit(src).path)
+        if found is not None and found[1] in own:
+            upload = self.store.find_upload(found[1])
             if upload is not None and upload.path is not None:
                 return upload.path
         return None

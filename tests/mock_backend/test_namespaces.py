@@ -259,3 +259,20 @@ async def test_a_namespace_journal_gets_a_share_of_the_default_budget(
         # 100 namespaces at most (the default): each keeps 4/100 of the default's journal
         assert journal.limit == default.limit * 4 // 100
         assert journal.max_bytes == default.max_bytes * 4 // 100
+
+
+async def test_a_render_in_a_namespace_encodes_the_uploads_its_urls_name(
+    twin: Twin, in_namespace: InNamespace, media: Media
+) -> None:
+    """The URLs a namespace hands out carry its prefix (/__ns/NAME/cdn/...): a draft naming
+    them renders, as it does without a namespace (it failed: "not an uploaded file")."""
+    from .rendering.test_renders import audio_draft
+
+    async with in_namespace(twin, "ci-render", by="path") as own:
+        ready = await own.ready(media.song)
+        assert "/__ns/ci-render/cdn/" in ready.files[0]["cdn_url"]
+        submitted = await own.submit(ready.token, ready.session_id, audio_draft(ready), "r_ns")
+        assert submitted.json()["status"] == "pending", submitted.text
+        final = (await own.until_finished(ready.token, "r_ns"))[-1]
+        assert final["status"] == "completed", final["error"]
+        assert final["output"]["url"].startswith(f"{BASE_URL}/__ns/ci-render/cdn/renders/")

@@ -16,6 +16,7 @@ from .obligations import OBLIGATIONS
 from .report import MARK, RunInfo, summary, write_reports
 from .runner import DEFAULT_SCALE, ScenarioResult, run_catalogue
 from .sharding import WHOLE, Shard
+from .targets import ADMIN_TOKEN_ENV, SharedMock, SharedMockUnreachable
 
 __all__ = ["main"]
 
@@ -25,12 +26,13 @@ examples:
   nemo-contract client --manifest clients_under_test/reference/client.yaml
   nemo-contract client --manifest my-client.yaml --only error:429 --only sse --jobs 4
   nemo-contract client --manifest my-client.yaml --shard 2/3 --out reports/shard-2
+  nemo-contract client --manifest my-client.yaml --mock-url http://mock:8000 --shard 1/4
   nemo-contract merge reports/shard-1 reports/shard-2 reports/shard-3 --out reports/all
   nemo-contract provider --base-url http://127.0.0.1:8000
   nemo-contract drift --recording rec/ --out reports/drift
 
 exit codes: 0 every scenario passed (drift: none found); 1 a scenario failed or was not
-exercised (drift: drift found); 2 usage error
+exercised (drift: drift found); 2 usage error, or the --mock-url mock does not answer
 (for merge: also reports that do not make up one whole run).
 """
 
@@ -54,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         "client",
         help="run the scenario catalogue against a client",
         description="Run every scenario (or those --only names) against the client the manifest "
-        "describes, each on a private mock, and write JUnit XML, Markdown and HTML "
+        "describes, each on a private mock (or a namespace of its own on a shared one: "
+        "--mock-url), and write JUnit XML, Markdown and HTML "
         "compatibility matrices, and matrix.json (everything, for `merge` and scripts).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -104,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
         "it, a verdict still inside the noise fails as undecided, never passes",
     )
     client.add_argument("--seed", type=int, default=0)
+    client.add_argument(
+        "--mock-url",
+        default=os.environ.get("NEMO_MOCK_URL"),
+        metavar="URL",
+        help="run each scenario in a namespace of its own on a shared `nemo-mock serve` at URL "
+        "(one server, or --workers N on Redis, for many CI jobs at once) instead of a private "
+        "mock; the client runs as a subprocess; the mock's admin token, if it has one, comes "
+        "from $NEMO_MOCK_ADMIN_TOKEN (default: $NEMO_MOCK_URL, else private mocks)",
+    )
     merge = sub.add_parser(
         "merge",
         help="merge the reports of shard runs into one run's",
@@ -210,7 +222,12 @@ class Progress:
 def _client(args: argparse.Namespace) -> int:
     try:
         manifest = Manifest.load(args.manifest)
-        adapter = adapter_for(manifest, args.mode)
+        if args.mock_url and args.mode == "inprocess":
+            raise ManifestError(
+                "--mock-url serves the client over HTTP: leave out --mode inprocess (the "
+                "client runs as a subprocess, from the manifest's 'command')"
+            )
+        adapter = adapter_for(manifest, "subprocess" if args.mock_url else args.mode)
     except ManifestError as exc:
         print(f"nemo-contract: {exc}", file=sys.stderr)
         return 2
@@ -225,17 +242,26 @@ def _client(args: argparse.Namespace) -> int:
     total = len(shard.pick(selection))
     if shard.count > 1:
         print(f"shard {shard}: {total} of the {len(selection)} selected scenarios", file=sys.stderr)
+    shared = None
+    if args.mock_url:
+        shared = SharedMock(args.mock_url, os.environ.get(ADMIN_TOKEN_ENV) or None)
+        print(f"on the shared mock at {args.mock_url}, a namespace per scenario", file=sys.stderr)
     started = time.monotonic()
-    results = run_catalogue(
-        adapter,
-        only=args.only or None,
-        jobs=args.jobs,
-        seed=args.seed,
-        scale=args.scale,
-        min_scale=args.min_scale,
-        progress=Progress(total),
-        shard=shard,
-    )
+    try:
+        results = run_catalogue(
+            adapter,
+            only=args.only or None,
+            jobs=args.jobs,
+            seed=args.seed,
+            scale=args.scale,
+            min_scale=args.min_scale,
+            progress=Progress(total),
+            shard=shard,
+            shared=shared,
+        )
+    except SharedMockUnreachable as exc:
+        print(f"nemo-contract: {exc}", file=sys.stderr)
+        return 2
     wall = time.monotonic() - started
     info = RunInfo(
         client=manifest.name,

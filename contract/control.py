@@ -73,6 +73,10 @@ class _Calls:
         return _Call("DELETE", "/__mock/namespace", pick=lambda d: d["closed"])
 
     @staticmethod
+    def configure(settings: dict[str, Any]) -> _Call:
+        return _Call("PUT", "/__mock/namespace", {"json": settings})
+
+    @staticmethod
     def reset(seed: int | None) -> _Call:
         return _Call("POST", "/__mock/reset", {"json": {} if seed is None else {"seed": seed}})
 
@@ -83,6 +87,15 @@ class _Calls:
     @staticmethod
     def clock() -> _Call:
         return _Call("GET", "/__mock/clock")
+
+    @staticmethod
+    def clock_details(held_since: float | None) -> _Call:
+        params = {} if held_since is None else {"held_since": repr(held_since)}
+        return _Call("GET", "/__mock/clock", {"params": params})
+
+    @staticmethod
+    def apply(body: dict[str, Any]) -> _Call:
+        return _Call("POST", "/__mock/scenarios", {"json": body}, lambda d: d["rules"])
 
     @staticmethod
     def scenario(name: str, scope: dict[str, str]) -> _Call:
@@ -112,6 +125,10 @@ class _Calls:
         return _Call("POST", "/__mock/tokens", {"json": options})
 
     @staticmethod
+    def tokens() -> _Call:
+        return _Call("GET", "/__mock/tokens", pick=lambda d: d["tokens"])
+
+    @staticmethod
     def revoke(token: str) -> _Call:
         return _Call("POST", "/__mock/tokens/revoke", {"json": {"token": token}})
 
@@ -133,6 +150,28 @@ class Control:
     def reset(self, seed: int | None = None) -> None:
         """Forget every token, session, render, rule and journal entry (and reseed)."""
         self._do(_Calls.reset(seed))
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Give this namespace settings of its own (seed, clock, draws, render_seconds,
+        error_status...), before anything else happens in it."""
+        data: dict[str, Any] = self._do(_Calls.configure(settings))
+        return data
+
+    def clock_details(self, held_since: float | None = None) -> dict[str, Any]:
+        """The clock with its ``wall`` time, ``lateness`` and (given a wall time) the spans
+        virtual time stood still since then (``held``)."""
+        data: dict[str, Any] = self._do(_Calls.clock_details(held_since))
+        return data
+
+    def apply(self, body: dict[str, Any]) -> list[str]:
+        """Apply a scenario or a rule as ``POST /__mock/scenarios`` takes it; the rules' ids."""
+        ids: list[str] = self._do(_Calls.apply(body))
+        return ids
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """Every token issued here, in full (token, kind, user_id, client_id)."""
+        tokens: list[dict[str, Any]] = self._do(_Calls.tokens())
+        return tokens
 
     def close_namespace(self) -> str:
         """Close this namespace (X-Mock-Namespace or /__ns/NAME/) and forget its records."""
@@ -206,6 +245,22 @@ class AsyncControl:
 
     async def reset(self, seed: int | None = None) -> None:
         await self._do(_Calls.reset(seed))
+
+    async def configure(self, **settings: Any) -> dict[str, Any]:
+        data: dict[str, Any] = await self._do(_Calls.configure(settings))
+        return data
+
+    async def clock_details(self, held_since: float | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = await self._do(_Calls.clock_details(held_since))
+        return data
+
+    async def apply(self, body: dict[str, Any]) -> list[str]:
+        ids: list[str] = await self._do(_Calls.apply(body))
+        return ids
+
+    async def tokens(self) -> list[dict[str, Any]]:
+        tokens: list[dict[str, Any]] = await self._do(_Calls.tokens())
+        return tokens
 
     async def close_namespace(self) -> str:
         name: str = await self._do(_Calls.close_namespace())

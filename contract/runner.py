@@ -1,9 +1,10 @@
-"""Running the catalogue against a client: a private mock per scenario, in parallel.
+"""Running the catalogue against a client: a mock of its own per scenario, in parallel.
 
-Each scenario gets its own in-process mock (seeded, on a clock scaled by ``scale``), its own
-``HOME`` and client id, so scenarios never see each other. A subprocess client reaches its mock
-through a live server on a free 127.0.0.1 port. After the client's steps, the mock's journal and
-the client's output are judged by the scenario's obligations.
+Each scenario gets its own mock (seeded, on a clock scaled by ``scale``), its own ``HOME`` and
+client id, so scenarios never see each other: an in-process one (a subprocess client reaches
+it through a live server on a free 127.0.0.1 port), or a namespace of its own on a shared
+``nemo-mock serve`` (``--mock-url``; contract/targets.py). After the client's steps, the
+mock's journal and the client's output are judged by the scenario's obligations.
 """
 
 from __future__ import annotations
@@ -19,19 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from starlette.applications import Starlette
-
-from mock_backend.settings import Settings
-from mock_backend.state.clock import Clock
-from mock_backend.web.app import create_app
-from mock_backend.web.server import LiveServer
-
 from .adapters import InProcessAdapter, Limits, SubprocessAdapter
 from .catalogue import ALWAYS, CATALOGUE, ClientScenario
 from .encodes import EncodeCache
+from .errors import NemoContractError
 from .evidence import Evidence, Verdict
 from .obligations import judge
 from .sharding import Shard
+from .targets import MockTarget, PrivateMock, SharedMock, SharedNamespace, check_shared_mock
 from .timing import NICE_SCALES, RESOLUTION, Clocking, next_scale
 
 __all__ = ["Inputs", "ScenarioResult", "run_catalogue", "run_scenario"]
@@ -46,10 +42,6 @@ MAX_RERUNS = 4
 # Half the documents' shortest interval (30 s between polls): a run whose client reacted later
 # than this, in virtual seconds, may have met its edge case differently, and is run lower.
 SHIFTING_NOISE = 15.0
-RENDER_SECONDS = (
-    70.0,
-    80.0,
-)  # noisy timing verdicts: re-runs at lower scales before giving up on a decision
 
 
 @dataclass(frozen=True)
@@ -101,46 +93,6 @@ class ScenarioResult:
     rerun_reasons: list[str] = field(default_factory=list)  # the noisy verdicts behind them
 
 
-class _Target:
-    """A scenario's private mock, and how the client reaches it."""
-
-    def __init__(
-        self,
-        scenario: ClientScenario,
-        seed: int,
-        scale: float,
-        live: bool,
-        encodes: EncodeCache | None = None,
-    ) -> None:
-        # draws keyed by the order of calls, not the client id: a client that ignores
-        # NEMO_CLIENT_ID still meets the same agent replies, silent closes and render lengths
-        # renders due 70-80 s after submission: a client polling every 30 s polls at least
-        # twice and at most three times, whatever the noise, so each render scenario reaches
-        # the client the same way at every scale
-        settings = Settings(
-            seed=seed,
-            clock=f"scaled:{scale:g}",
-            tokens_per_ip=10**6,
-            draws="order",
-            render_seconds=RENDER_SECONDS,
-        )
-        if scenario.settings:
-            settings = settings.with_(**scenario.settings)
-        self.app: Starlette = create_app(settings)
-        self.backend = self.app.state.backend
-        self.clock: Clock = self.backend.clock
-        if encodes is not None:  # the run's scenarios encode each distinct job once
-            self.backend.renders.engine = encodes.around(self.backend.renders.engine)
-        # a scripted cut aborts the connection by raising: expected, not a server error
-        self.server = LiveServer(self.app, raise_app_exceptions=False).start() if live else None
-        self.base_url = self.server.url if self.server else "http://nemo-mock.test"
-
-    def close(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-        self.backend.close()
-
-
 def _outcome(scenario: ClientScenario, verdicts: list[Verdict], fired: bool) -> tuple[Outcome, str]:
     failed = [v for v in verdicts if v.status == "fail"]
     if failed:
@@ -172,9 +124,11 @@ def run_scenario(
     min_scale: float = 1.0,
     limits: Limits | None = None,
     encodes: EncodeCache | None = None,
+    shared: SharedMock | None = None,
 ) -> ScenarioResult:
-    """Run ``scenario`` at ``scale``; while a timing verdict is inside the measured noise, run
-    it again at a scale where that noise would be half the resolution (see `contract.timing`)."""
+    """Run ``scenario`` at ``scale`` (on a private mock, or in a namespace of ``shared``'s);
+    while a timing verdict is inside the measured noise, run it again at a scale where that
+    noise would be half the resolution (see `contract.timing`)."""
     tried: list[float] = []
     reasons: list[str] = []
     wall = 0.0
@@ -187,6 +141,7 @@ def run_scenario(
             scale=scale,
             limits=limits or Limits(),
             encodes=encodes,
+            shared=shared,
         )
         tried.append(scale)
         wall += result.wall
@@ -223,16 +178,19 @@ def _run_once(
     scale: float,
     limits: Limits,
     encodes: EncodeCache | None = None,
+    shared: SharedMock | None = None,
 ) -> ScenarioResult:
     started = time.monotonic()
-    live = isinstance(adapter, SubprocessAdapter)
-    target = _Target(scenario, seed, scale, live, encodes)
+    target: MockTarget
+    if shared is not None:
+        target = SharedNamespace(shared.url, scenario, seed, scale, admin_token=shared.admin_token)
+    else:
+        target = PrivateMock(scenario, seed, scale, isinstance(adapter, SubprocessAdapter), encodes)
     started_wall = target.clock.wall()
     home = Path(tempfile.mkdtemp(prefix=f"nemo-contract-{scenario.id}-"))
     try:
-        book = target.backend.scenarios
         for request in scenario.setup:
-            book.add(book.build(request))
+            target.apply(request)
         env = {
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / ".config"),
@@ -245,13 +203,9 @@ def _run_once(
             ),
         }
         if scenario.registered is not None:
-            record, _ = target.backend.accounts.mint_registered(
-                credits=scenario.registered.get("credits"),
-                plan=scenario.registered.get("plan", "pro"),
-                scopes=None,
-                seq=1,
+            env["NEMO_TOKEN"] = target.mint_registered(
+                scenario.registered.get("credits"), scenario.registered.get("plan", "pro")
             )
-            env["NEMO_TOKEN"] = record.token
         virtual_start = target.clock.now()
         codes: list[int] = []
         stdout, stderr = [], []
@@ -304,9 +258,9 @@ def _run_once(
             stdout.append(result.stdout)
             stderr.append(result.stderr)
         # let a run the client walked away from finish server-side before judging
-        _settle(target, scale)
-        entries = [e.public() for e in target.backend.journal.entries()]
-        tokens = [t.token for t in target.backend.store.tokens() if t.kind != "claim"]
+        target.settle(scale)
+        entries = target.entries()
+        tokens, user_ids = target.tokens()
         clocking = Clocking.measure(
             entries,
             scale,
@@ -324,7 +278,7 @@ def _run_once(
             exit_code=next((c for c in codes if c != 0), 0),
             output_file=output_file,
             tokens=tokens,
-            user_ids=sorted({t.user_id for t in target.backend.store.tokens()}),
+            user_ids=user_ids,
             web_url=WEB_URL,
             virtual_start=virtual_start,
             job_inputs={"duration": duration} if duration else {},
@@ -367,12 +321,6 @@ def _run_once(
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _settle(target: _Target, scale: float, limit: float = 5.0) -> None:
-    deadline = time.monotonic() + limit
-    while target.backend.runs and time.monotonic() < deadline:
-        time.sleep(min(0.05, 30.0 / scale))
-
-
 def _skipped(scenario: ClientScenario, why: str, started: float) -> ScenarioResult:
     return ScenarioResult(scenario, [], "not_exercised", why, time.monotonic() - started, 0.0)
 
@@ -388,9 +336,11 @@ def run_catalogue(
     inputs: Inputs | None = None,
     progress: Callable[[ScenarioResult, int, int], None] | None = None,
     shard: Shard | None = None,
+    shared: SharedMock | None = None,
 ) -> list[ScenarioResult]:
     """Run the catalogue (or the scenarios/rules named in ``only``; of those, ``shard``'s
-    slice), ``jobs`` at a time, and return the results in catalogue order.
+    slice), ``jobs`` at a time, and return the results in catalogue order. Each scenario runs
+    on a private mock, or (``shared``) in a namespace of its own on a shared one.
 
     A subprocess client is first calibrated: its overhead per request, measured on a short
     scenario, sets the scale it runs at (``scale`` at most), so that its own CPU time stays
@@ -400,13 +350,21 @@ def run_catalogue(
         chosen = shard.pick(chosen)
     if not chosen:  # a shard can be empty when there are more shards than scenarios
         return []
+    if shared is not None:
+        if isinstance(adapter, InProcessAdapter):
+            raise NemoContractError(
+                "a shared mock (--mock-url) serves clients over HTTP: run the client as a "
+                "subprocess (--mode subprocess, and a 'command' in its manifest)"
+            )
+        check_shared_mock(shared.url, shared.admin_token)
     folder = Path(tempfile.mkdtemp(prefix="nemo-contract-inputs-"))
     try:
         media = inputs or Inputs.generate(folder)
         encodes = EncodeCache(folder / "encodes")
         if isinstance(adapter, SubprocessAdapter):
             scale = max(
-                min_scale, calibrate(adapter, media, seed=seed, scale=scale, encodes=encodes)
+                min_scale,
+                calibrate(adapter, media, seed=seed, scale=scale, encodes=encodes, shared=shared),
             )
         lock = threading.Lock()
         done: list[ScenarioResult] = []
@@ -420,6 +378,7 @@ def run_catalogue(
                 scale=scale,
                 min_scale=min_scale,
                 encodes=encodes,
+                shared=shared,
             )
             with lock:
                 done.append(result)
@@ -445,6 +404,7 @@ def calibrate(
     scale: float = DEFAULT_SCALE,
     rounds: int = 2,
     encodes: EncodeCache | None = None,
+    shared: SharedMock | None = None,
 ) -> float:
     """The scale (``scale`` at most) at which the client's measured overhead per request
     varies by at most half the timing resolution: ``(scale - 1) x spread <= RESOLUTION / 2``.
@@ -461,7 +421,14 @@ def calibrate(
         return scale
     runs = [
         _run_once(
-            usable[0], adapter, inputs, seed=seed, scale=scale, limits=Limits(), encodes=encodes
+            usable[0],
+            adapter,
+            inputs,
+            seed=seed,
+            scale=scale,
+            limits=Limits(),
+            encodes=encodes,
+            shared=shared,
         )
         for _ in range(rounds)
     ]

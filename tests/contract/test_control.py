@@ -80,3 +80,37 @@ async def test_the_async_driver_sends_the_same_calls(app: object) -> None:
         assert await control.calls("getCredits", token=minted["token"])
         with pytest.raises(ControlError, match="no such token"):
             await control.revoke("nmv_usr_nope")
+
+
+@pytest.mark.anyio
+async def test_a_namespace_of_its_own_through_both_drivers(app: object) -> None:
+    """What the suite's shared-mock mode calls: choose the namespace's settings, apply a
+    scenario as the catalogue writes it, read back the tokens and the clock it judges by."""
+    base = "http://mock/__ns/ci-control"
+    with httpx.Client(transport=SyncASGITransport(app), base_url=base) as http:
+        control = Control(http)
+        chosen = control.configure(seed=11, clock="manual", error_status="rest")
+        assert (chosen["seed"], chosen["error_status"]) == (11, "rest")
+        (rule,) = control.apply({"name": "token-expired", "scope": {}})
+        assert [r["id"] for r in control.active()] == [rule]
+        token = _token(http)
+        assert [t["token"] for t in control.tokens()] == [token]
+        clock = control.clock_details(held_since=0.0)
+        assert (clock["mode"], clock["held"]) == ("manual", [])
+        with pytest.raises(ControlError, match=r"HTTP 409.*in use"):
+            control.configure(seed=12)
+    async with httpx.AsyncClient(transport=StreamingASGITransport(app), base_url=base) as ahttp:
+        acontrol = AsyncControl(ahttp)
+        assert (await acontrol.configure(seed=11, clock="manual", error_status="rest"))[
+            "seed"
+        ] == 11, "the same settings again are answered"
+        assert [t["token"] for t in await acontrol.tokens()] == [token]
+        assert "lateness" in await acontrol.clock_details()
+        assert await acontrol.apply({"rule": {"match": {"operation": "getCredits"}}})
+
+
+def test_both_drivers_offer_the_same_calls() -> None:
+    def calls(driver: type) -> set[str]:
+        return {name for name in vars(driver) if not name.startswith("_")}
+
+    assert calls(Control) == calls(AsyncControl)

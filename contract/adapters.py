@@ -46,6 +46,7 @@ from mock_backend.web.transport import SyncASGITransport
 from .errors import ManifestError
 from .evidence import SUITE_LINE
 from .skipping import Skipper
+from .timing import Sleep
 
 __all__ = [
     "Adapter",
@@ -232,13 +233,16 @@ class _MockTime:
         self._watch.check()
         if seconds > 0:
             started, now = self._clock.stamp()
+            ran = seconds  # virtual seconds of the wait that passed at the clock's rate
             if self._skipper is None:
                 time.sleep(seconds / self._scale)
             else:  # the parts of the wait where only the clock could act take no wall time
-                seconds -= self._skipper.sleep_until(now + seconds)
+                ran -= self._skipper.sleep_until(now + seconds)
             # what it asked for, not what it got: a sleep overshot on a busy machine is noise
-            # (a late poll), not the client's intent
-            self.sleeps.append((started, started + max(0.0, seconds) / self._scale))
+            # (a late poll), not the client's intent; the timing verdicts read where it lies in
+            # virtual time, which no skip and no busy moment can shift (see contract.timing)
+            end = started + max(0.0, ran) / self._scale
+            self.sleeps.append(Sleep(started, end, since=now, asked=seconds))
         self._watch.check()
 
 
@@ -305,11 +309,12 @@ class InProcessAdapter:
     """Calls ``module:function(argv, *, env, http, clock, stdout, stderr) -> int``.
 
     ``skip``: move the mock's clock straight to its next deadline whenever the client and the
-    mock both only wait on it (see `contract.skipping`). Off by default: in a loaded CI run it
-    judged a correct client's render polls 30.1 s apart as under 30 s (the wall time around
-    a skipped sleep was taken for the client's work), a verdict decided by noise."""
+    mock both only wait on it (see `contract.skipping`). On by default: the verdicts cannot
+    tell a skipped wait from a waited one, as an in-process client's gaps are judged in virtual
+    time (`contract.timing`). ``skip=False`` waits every virtual second out at the clock's
+    rate."""
 
-    def __init__(self, manifest: Manifest, *, skip: bool = False) -> None:
+    def __init__(self, manifest: Manifest, *, skip: bool = True) -> None:
         self.skip = skip
         if not manifest.python:
             raise ManifestError(f"{manifest.name}: no 'python' entry point for in-process runs")

@@ -8,12 +8,18 @@ N = 10,000, 2 ms of Python does. That *inflation* is noise: it is never the clie
 
 The method, for every gap the documents bound (two polls, a 429 and its retry, a stream held):
 
-- **Measure the inflation.** The journal stamps every request with virtual and wall time. The
-  wall time between two requests that was not the client sleeping is work; on a clock scaled N
-  times it shows as ``(N - 1) x work`` virtual seconds more than at real time. In-process the
-  suite gives the client its clock, so each sleep is known and the inflation of each gap is
-  measured exactly. A subprocess's sleeps are not visible: its inflation is bounded by the most
-  work it did between two requests where no documented rule asks it to wait, in the same run.
+- **Measure the inflation.** The journal stamps every request with virtual and wall time.
+  Whatever in a gap was not the client asleep ran at the clock's rate: on a clock scaled N
+  times, each real second of it shows as N virtual ones. In-process the suite gives the client
+  its clock, so each sleep is known by the virtual instant it began and the seconds it asked
+  for (`Sleep`): the virtual seconds of a gap the client was awake are counted in virtual time
+  alone, ``awake / N`` of them real, exactly, and the same whether a sleep was waited out or
+  skipped (`contract.skipping`). Nothing is taken from the wall times of the clock's holds or
+  the sleeps: their edges are read a moment apart from the instants virtual time stopped or
+  jumped, and a moment of a busy machine (tens of microseconds, a thread switch) times N is
+  more than a correct client's margin (its own work, a millisecond). A subprocess's sleeps are
+  not visible: its inflation is bounded by the most work it did between two requests where no
+  documented rule asks it to wait, in the same run.
 - **Measure the lag.** The mock's clock records how late its timers fire (scheduling lag): a
   request may be stamped that late, so a gap may look that much shorter.
 - **Decide only outside the noise.** The client's real gap lies in ``[value - inflation,
@@ -34,7 +40,7 @@ from typing import Any
 
 from .evidence import Status, Timing
 
-__all__ = ["NICE_SCALES", "RESOLUTION", "Clocking", "decide", "next_scale"]
+__all__ = ["NICE_SCALES", "RESOLUTION", "Clocking", "Sleep", "decide", "next_scale"]
 
 # The smallest violation the suite promises to see: a client that waits 29 s where the documents
 # say 30 is told apart from one that waits 30.
@@ -46,14 +52,35 @@ _WAITED_FOR = frozenset({"getRender", "getSessionState"})
 NICE_SCALES = (10000, 5000, 2000, 1000, 500, 200, 100, 50, 20, 10, 5, 2)
 
 
+class Sleep(tuple[float, float]):
+    """One sleep of an in-process client: the wall span ``(start, end)`` its clock ran for it at
+    its rate (a skipped part takes no wall time), and where it lies in virtual time: it began at
+    ``since`` and asked for ``asked`` seconds, so the client meant to do nothing in ``[since,
+    since + asked]``. Still the pair of wall times for whatever reads only those."""
+
+    since: float
+    asked: float
+
+    def __new__(cls, start: float, end: float, *, since: float, asked: float) -> Sleep:
+        sleep = super().__new__(cls, (start, end))
+        sleep.since, sleep.asked = since, asked
+        return sleep
+
+    @property
+    def meant(self) -> tuple[float, float]:
+        """The virtual span the client meant to sleep."""
+        return self.since, self.since + max(0.0, self.asked)
+
+
 @dataclass(frozen=True)
 class Clocking:
     """What distorted time in one run: the clock scale, the client's sleeps, the mock's lag."""
 
     scale: float
     lag: float = 0.0  # virtual seconds: the latest a timer of the mock fired
-    # wall-clock (time.time) intervals the client slept, when the suite gave it its clock;
-    # None for a subprocess, whose sleeps are not visible
+    # wall-clock (time.time) intervals the client slept, when the suite gave it its clock (each a
+    # `Sleep`, which also says where it lies in virtual time); None for a subprocess, whose
+    # sleeps are not visible
     sleeps: Sequence[tuple[float, float]] | None = None
     # the most wall time the client worked between a response and its next request
     work_bound: float = 0.0
@@ -86,7 +113,7 @@ class Clocking:
         steps: Sequence[float] = (),
         held: Sequence[tuple[float, float]] = (),
     ) -> Clocking:
-        works = _works(entries, steps, sleeps, held)
+        works = _works(entries, steps, sleeps, held, scale)
         bound = max(works, default=0.0)
         spread = bound - min(works, default=0.0)
         served = max(
@@ -107,6 +134,12 @@ class Clocking:
         what it would at real time: real work (the mock's and the client's) times the scale."""
         if self.scale <= 1.0:
             return 0.0
+        meant = _meant(self.sleeps)
+        if meant is not None:  # in virtual time alone: see the module's docstring
+            begin = float((a.get("virtual_end") if from_end else None) or a["virtual_start"])
+            finish = float(b["virtual_start"])
+            awake = max(0.0, finish - begin - _covered(meant, begin, finish))
+            return awake * (1.0 - 1.0 / self.scale)
         start = float((a.get("real_end") if from_end else None) or a["real_start"])
         end = float(b["real_start"])
         if self.sleeps is not None:
@@ -181,8 +214,9 @@ class Clocking:
 
 
 def _covered(spans: Sequence[tuple[float, float]], start: float, end: float) -> float:
-    """Wall seconds of ``[start, end]`` inside any of ``spans`` (which may overlap: a client's
-    sleep and a hold of the mock's clock, two holds), each second counted once."""
+    """Seconds of ``[start, end]`` inside any of ``spans`` (which may overlap: a client's sleep
+    and a hold of the mock's clock, two holds), each second counted once; wall or virtual
+    seconds alike."""
     total, reached = 0.0, start
     for s, e in sorted(spans):
         s, e = max(s, reached), min(e, end)
@@ -192,19 +226,35 @@ def _covered(spans: Sequence[tuple[float, float]], start: float, end: float) -> 
     return total
 
 
+def _meant(sleeps: Sequence[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+    """The virtual spans the client meant to sleep, when every sleep says where it lies."""
+    if sleeps is None or not all(isinstance(s, Sleep) for s in sleeps):
+        return None
+    return [s.meant for s in sleeps if isinstance(s, Sleep)]
+
+
 def _works(
     entries: Sequence[dict[str, Any]],
     steps: Sequence[float],
     sleeps: Sequence[tuple[float, float]] | None,
     held: Sequence[tuple[float, float]] = (),
+    scale: float = 1.0,
 ) -> list[float]:
     """The wall time the client worked between each response and its next request in the same
     step: its own overhead per reaction. With its sleeps known, every gap counts, less the
-    sleeps; without, only gaps where the documents ask for no wait."""
+    sleeps (in virtual time, when they say where they lie); without, only gaps where the
+    documents ask for no wait."""
     product = [e for e in entries if e.get("operation") and e.get("real_end") is not None]
+    meant = _meant(sleeps)
     works = []
     for a, b in itertools.pairwise(product):
         if _step(a, steps) != _step(b, steps):
+            continue
+        if meant is not None:
+            begin = float(a.get("virtual_end") or a["virtual_start"])
+            finish = float(b["virtual_start"])
+            awake = max(0.0, finish - begin - _covered(meant, begin, finish))
+            works.append(awake / max(scale, 1.0))
             continue
         start, end = float(a["real_end"]), float(b["real_start"])
         if sleeps is not None:

@@ -168,8 +168,12 @@ class Clock:
             return
         with self._lock:
             if self._holds == 0 and self.rate is not None:
-                self._held_at = self._now_locked()
-                self._held_since = self.wall()
+                # the span's edges and the instants time stopped and went on are one reading
+                # each: a thread switch between two readings (tens of microseconds on a busy
+                # machine, times the rate) would show in the suite's timing as client work
+                reading = time.monotonic()
+                self._held_at = self._virtual_at(reading)
+                self._held_since = reading + self._wall_offset
             self._holds += 1
         try:
             yield
@@ -177,9 +181,11 @@ class Clock:
             with self._lock:
                 self._holds -= 1
                 if self._holds == 0 and self._held_at is not None:
-                    stopped_at, self._held_at = self._held_at, None
-                    self._offset -= self._raw(time.monotonic()) - stopped_at
-                    self.held_spans.append((self._held_since, self.wall()))
+                    reading = time.monotonic()
+                    # the offset first: a reader (unlocked) never sees time jump ahead between
+                    self._offset -= self._raw(reading) - self._held_at
+                    self._held_at = None
+                    self.held_spans.append((self._held_since, reading + self._wall_offset))
 
     def held_since(self, wall: float) -> list[tuple[float, float]]:
         """The wall-time spans (``time.time``) virtual time stood still, from ``wall`` on."""

@@ -397,9 +397,13 @@ def _freeze_until_refused(url: str, namespace: str, amount: int) -> int:
 
 
 def test_redis_freezes_racing_in_processes_never_oversell(
-    redis_url: str, redis_namespace: str
+    redis_url: str, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Four processes freeze 7 credits at a time until refused: 14 freezes in all, 2 left."""
+    # the workers load their task from this module by its name, with the sys.path given them
+    # (pytest's importlib mode leaves it be: run alone, no worker could, and the pool waited
+    # for them forever)
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[3]))
     store = RedisStore(redis_url, namespace=redis_namespace)
     store.put_user(user("u1", 100))
     context = multiprocessing.get_context("spawn")

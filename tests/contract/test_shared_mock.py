@@ -109,10 +109,11 @@ def test_the_cli_runs_a_shard_on_two_workers_on_redis(tmp_path: Path, redis_url:
     assert all(key.endswith((":clock:state", ":rules:version")) for key in left), left
 
 
-def test_an_unreachable_shared_mock_is_a_usage_error_that_says_what_to_do(tmp_path: Path) -> None:
+def refused(tmp_path: Path, *options: str) -> str:
+    """What ``nemo-contract client`` says on a usage error (exit 2) against an unused port."""
     done = subprocess.run(
         [
-            *(NEMO_CONTRACT, "client", "--manifest", str(REFERENCE), "--only", "nemo-token"),
+            *(NEMO_CONTRACT, "client", "--manifest", str(REFERENCE), *options),
             *("--mock-url", "http://127.0.0.1:9", "--out", str(tmp_path / "report")),
         ],
         capture_output=True,
@@ -121,20 +122,14 @@ def test_an_unreachable_shared_mock_is_a_usage_error_that_says_what_to_do(tmp_pa
         check=False,
     )
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "no mock answers at http://127.0.0.1:9" in done.stderr
-    assert "nemo-mock serve" in done.stderr
+    return done.stderr
+
+
+def test_an_unreachable_shared_mock_is_a_usage_error_that_says_what_to_do(tmp_path: Path) -> None:
+    said = refused(tmp_path, "--only", "nemo-token")
+    assert "no mock answers at http://127.0.0.1:9" in said
+    assert "nemo-mock serve" in said
 
 
 def test_a_shared_mock_cannot_serve_an_in_process_client(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            *(NEMO_CONTRACT, "client", "--manifest", str(REFERENCE), "--mode", "inprocess"),
-            *("--mock-url", "http://127.0.0.1:9", "--out", str(tmp_path / "report")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "leave out --mode inprocess" in done.stderr
+    assert "leave out --mode inprocess" in refused(tmp_path, "--mode", "inprocess")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 from .errors import ApiError
 from .settings import Settings
@@ -24,6 +24,9 @@ __all__ = ["MAX_SCALE", "NAMESPACE_SETTINGS", "apply_overrides", "check_override
 
 YEAR = 365 * 86_400.0  # the longest span a namespace's settings may name
 MAX_SCALE = 100_000.0  # a namespace's fastest clock: beyond it, the machine's lag is all noise
+
+
+_HINTS = get_type_hints(Settings)
 
 
 def _integer(low: int) -> Callable[[str, Any], Any]:
@@ -92,9 +95,8 @@ def _wrong(name: str, expected: str) -> ApiError:
 NAMESPACE_SETTINGS: dict[str, Callable[[str, Any], Any]] = {
     "seed": _integer(0),
     "clock": _clock,
-    "draws": _choice("client", "order"),
-    "error_status": _choice("http200", "rest"),
-    "event_shape": _choice("adk", "legacy"),
+    # the choices as `Settings` declares them, so the two never disagree
+    **{name: _choice(*get_args(_HINTS[name])) for name in ("draws", "error_status", "event_shape")},
     "tokens_per_ip": _integer(1),
     "tokens_per_client_id": _integer(1),
     "anonymous_credits": _integer(0),

@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import ipaddress
-import json
 import math
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..agent.stream_config import InvalidStreamConfig, StreamFaults
@@ -26,7 +25,7 @@ from ..errors import ApiError
 from ..namespace_settings import check_overrides
 from ..namespaces import backend_of
 from ..openapi import json_text
-from ..openapi.envelope import error_response, ok
+from ..openapi.envelope import Answer, compact, error_response, ok
 from ..openapi.json_text import JsonRejected
 from ..openapi.limits import read_body
 from ..state.clock import ClockError, check_advance
@@ -86,7 +85,7 @@ def guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             return error_response(error, backend.control_profile)
         if isinstance(result, Response):
             return result
-        return JSONResponse(ok(result))
+        return Answer(ok(result))
 
     return endpoint
 
@@ -294,7 +293,7 @@ async def read_journal(request: Request, backend: Backend, body: dict[str, Any])
     for entry in entries:
         key = counted_as(entry)
         counts[key] = counts.get(key, 0) + 1
-    head = _compact({"count": len(entries), "counts": counts})
+    head = compact({"count": len(entries), "counts": counts})
 
     def chunks() -> Iterator[bytes]:
         """The same JSON as one response would be, written an entry at a time: a whole journal
@@ -302,18 +301,13 @@ async def read_journal(request: Request, backend: Backend, body: dict[str, Any])
         written from a worker thread, so the server keeps answering while it goes out."""
         part = bytearray(b'{"code":0,"message":"ok","data":' + head[:-1] + b',"entries":[')
         for n, entry in enumerate(entries):
-            part += (b"," if n else b"") + _compact(public(entry))
+            part += (b"," if n else b"") + compact(public(entry))
             if len(part) >= 256 * 1024:  # a few large writes: each one is a thread hop
                 yield bytes(part)
                 part.clear()
         yield bytes(part + b"]}}")
 
     return StreamingResponse(chunks(), media_type="application/json")
-
-
-def _compact(value: Any) -> bytes:
-    """JSON as Starlette's JSONResponse writes it (strict: no NaN can reach a client)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 async def health(request: Request, backend: Backend, body: dict[str, Any]) -> Any:

@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import assert_never
 
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from ..backend import Backend
 from ..errors import ApiError
 from ..media.uploads import too_large, unsupported
-from ..openapi.envelope import StatusProfile, error_response
+from ..openapi.envelope import Answer, StatusProfile, error_response
 from ..openapi.validation import CLIENT_ID_REQUIRED
 from ..state.accounts import (
     free_plan_export,
@@ -141,7 +141,7 @@ async def scripted_response(
     body = (
         r.body if r.body is not None else {"code": status, "message": r.message or "", "data": None}
     )
-    return JSONResponse(body, status_code=profile.status(status) if r.status is None else status)
+    return Answer(body, status_code=profile.status(status) if r.status is None else status)
 
 
 class _Cut(Response):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,10 +14,52 @@ from ..control.redact import redact, redact_text
 from ..errors import ApiError
 from .spec import Spec, load_spec
 
-__all__ = ["FlatBody", "StatusProfile", "default_profile", "error_body", "error_response", "ok"]
+__all__ = [
+    "Answer",
+    "FlatBody",
+    "StatusProfile",
+    "compact",
+    "default_profile",
+    "error_body",
+    "error_response",
+    "ok",
+]
 
 # refusals answered before the request's body was read: too large (413, 4002) or too slow (408)
 UNREAD_BODY = frozenset({408, 413, 4002})
+
+
+# JSON as Starlette's JSONResponse writes it (strict: no NaN can reach a client), the encoder
+# made once: json.dumps with arguments builds a new one on every call
+_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def compact(value: Any) -> bytes:
+    """``value`` as JSON bytes, exactly as Starlette's JSONResponse renders it."""
+    return _ENCODE(value).encode("utf-8")
+
+
+class Answer(JSONResponse):
+    """A JSONResponse: the same body and headers, made without Starlette's general path (header
+    mapping, media-type and charset checks) when no extra header is asked for. Every JSON answer
+    of the mock is one, so this is on the path of nearly every request."""
+
+    def __init__(
+        self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        if headers:
+            super().__init__(content, status_code, headers)
+            return
+        self.status_code = status_code
+        self.background = None
+        self.body = body = compact(content)
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+    def render(self, content: Any) -> bytes:
+        return compact(content)
 
 
 @dataclass(frozen=True)
@@ -74,4 +117,4 @@ def error_response(
         # the rest of the body is never read: ending the connection spares the client sending
         # (and the server receiving) hundreds of megabytes nobody wants
         extra.setdefault("Connection", "close")
-    return JSONResponse(error_body(error), status_code=profile.status(error.code), headers=extra)
+    return Answer(error_body(error), status_code=profile.status(error.code), headers=extra)

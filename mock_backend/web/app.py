@@ -22,10 +22,11 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..backend import Backend
 from ..control.effects import apply_effects, responds, scripted_response
@@ -37,7 +38,7 @@ from ..errors import ApiError, ContractError, StreamCut
 from ..namespace_settings import apply_overrides
 from ..namespaces import NamespaceMiddleware, Namespaces, backend_of
 from ..openapi import json_text
-from ..openapi.envelope import FlatBody, error_response, ok
+from ..openapi.envelope import Answer, FlatBody, error_response, ok
 from ..openapi.json_text import JsonRejected
 from ..openapi.limits import read_body
 from ..openapi.spec import Operation, Spec, load_spec
@@ -48,6 +49,7 @@ from ..state.store import Store
 from .cdn import cdn_routes
 from .connections import RequestLimits
 from .handlers import Call, Handler, all_handlers
+from .routing import HttpErrorHandler, IndexedRouter, RouteErrors
 
 __all__ = ["bind_handlers", "create_app"]
 
@@ -186,7 +188,7 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
             return error_response(error, profile)
         if isinstance(result, Response):
             return result
-        return JSONResponse(result if isinstance(result, FlatBody) else ok(result))
+        return Answer(result if isinstance(result, FlatBody) else ok(result))
 
     endpoint.__name__ = operation.operation_id
     return endpoint
@@ -259,7 +261,8 @@ def create_app(
             sweeper.cancel()
             namespaces.close()
 
-    app = Starlette(lifespan=lifespan)
+    app = _MockApp()
+    app.router = IndexedRouter(lifespan=lifespan)
     app.state.backend = backend
     app.state.namespaces = namespaces
     app.state.before_shutdown = namespaces.end_streams  # called by DrainingServer
@@ -300,7 +303,20 @@ def backend_of_scope(scope: Any) -> Backend:
     return found
 
 
-def _install_error_handlers(app: Starlette, backend: Backend) -> None:
+class _MockApp(Starlette):
+    """Starlette, with `RouteErrors` where Starlette puts its ExceptionMiddleware (routing.py
+    says why): the crash handler outermost, then the middlewares, then the router."""
+
+    http_error: HttpErrorHandler
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = RouteErrors(self.router, self.http_error)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return ServerErrorMiddleware(app, handler=self.exception_handlers.get(Exception))
+
+
+def _install_error_handlers(app: _MockApp, backend: Backend) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 405:
@@ -324,5 +340,5 @@ def _install_error_handlers(app: Starlette, backend: Backend) -> None:
         }
         return JSONResponse(body, status_code=500)
 
-    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.http_error = http_error
     app.add_exception_handler(Exception, crash)

@@ -19,7 +19,7 @@ from .control.redact import redact_logs
 from .errors import ApiError
 from .settings import Settings
 from .state.clock import ClockError, parse_clock
-from .web.server import DrainingServer, server_limits
+from .web.server import DrainingServer, serve_config
 
 __all__ = ["build_parser", "main"]
 
@@ -333,7 +333,6 @@ def main(argv: list[str] | None = None) -> int:
             "elsewhere)",
             file=sys.stderr,
         )
-    import uvicorn
 
     from .web.app import create_app
 
@@ -413,9 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     # the contract, validators and modules live as long as the process: keep them out of every
     # garbage collection (measured: the journal's entries otherwise cost ~4% throughput)
     gc.freeze()
-    config = uvicorn.Config(
-        app, log_level=args.log_level, lifespan="on", **server_limits(app.state.backend.limits)
-    )
+    config = serve_config(app, args.log_level)
     redact_logs("uvicorn.access", "uvicorn.error", "nemo_mock")  # after uvicorn set up logging
     server = DrainingServer(config, app)
     with contextlib.suppress(KeyboardInterrupt):

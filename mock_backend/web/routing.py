@@ -86,7 +86,10 @@ class IndexedRouter(Router):
         scope.setdefault("router", self)
         scope["route"] = found
         scope.update(child)
-        await found.handle(scope, receive, send)
+        if isinstance(found, Route):  # its method is one it takes (the index): no 405 to check
+            await found.app(scope, receive, send)
+        else:
+            await found.handle(scope, receive, send)
 
     def _index(self, method: str) -> _Index:
         built = (id(self.routes), len(self.routes))

@@ -87,16 +87,12 @@ def _worker(settings: Settings, sock: socket.socket, log_level: str) -> None:
     """One worker process: the app (its rules are in Redis already), uvicorn on the socket."""
     import gc
 
-    import uvicorn
-
     from ..control.redact import redact_logs
     from .app import create_app
-    from .server import DrainingServer, server_limits
+    from .server import DrainingServer, serve_config
 
     app = create_app(settings)
     gc.freeze()
-    config = uvicorn.Config(
-        app, log_level=log_level, lifespan="on", **server_limits(app.state.backend.limits)
-    )
+    config = serve_config(app, log_level)
     redact_logs("uvicorn.access", "uvicorn.error", "nemo_mock")
     DrainingServer(config, app).run(sockets=[sock])

@@ -48,3 +48,128 @@ async def test_cancelled_waiters_are_not_woken_and_not_kept() -> None:
 def test_it_holds_no_deque() -> None:
     assert not isinstance(LeanEvent()._waiters, deque)
     assert sys.getsizeof(deque()) > 500  # what each asyncio.Event would hold
+
+
+# -- HeadCork: a response of known length in one write ------------------------------------------
+
+
+class _Transport(asyncio.Transport):
+    """Records what the protocol writes, write by write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:  # type: ignore[override]
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 5000), "sockname": ("127.0.0.1", 8000)}.get(name)
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def _connect(app: object, request: bytes) -> tuple[asyncio.Protocol, _Transport]:
+    """A connection of the guarded httptools protocol, as `nemo-mock serve` builds it, that
+    has received ``request``."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from mock_backend.openapi.limits import Limits
+    from mock_backend.openapi.spec import load_spec
+    from mock_backend.web.connections import guarded_protocol
+
+    protocol_class = guarded_protocol(Limits.from_spec(load_spec()), "httptools")
+    config = uvicorn.Config(app, http=protocol_class, lifespan="off", log_level="warning")
+    config.load()
+    protocol = protocol_class(  # type: ignore[call-arg]
+        config=config, server_state=ServerState(), app_state={}
+    )
+    transport = _Transport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(request)
+    return protocol, transport
+
+
+async def _exchange(app: object, request: bytes) -> _Transport:
+    """What the connection writes for ``request`` once ``app`` has answered."""
+    protocol, transport = _connect(app, request)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    protocol.connection_lost(None)
+    return transport
+
+
+def _app(headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> object:
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})  # type: ignore[operator]
+        for n, chunk in enumerate(chunks):
+            more = n < len(chunks) - 1
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})  # type: ignore[operator]
+
+    return app
+
+
+GET = b"GET /x HTTP/1.1\r\nHost: mock\r\n\r\n"
+
+
+async def test_an_answer_of_known_length_leaves_in_one_write() -> None:
+    body = b'{"code":0}'
+    app = _app(
+        [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")], [body]
+    )
+    transport = await _exchange(app, GET)
+    assert len(transport.writes) == 1, transport.writes
+    assert transport.writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.writes[0].endswith(b"\r\n\r\n" + body)
+
+
+async def test_an_event_streams_head_leaves_before_its_first_event() -> None:
+    """A stream's client must see its head at once, not when the first event comes."""
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def app(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        head = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": head})  # type: ignore[operator]
+        started.set()
+        await release.wait()
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": False})  # type: ignore[operator]
+
+    protocol, transport = _connect(app, GET)
+    await started.wait()
+    assert len(transport.writes) == 1, transport.writes  # the head, alone
+    assert transport.writes[0].endswith(b"transfer-encoding: chunked\r\n\r\n")
+    release.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert transport.writes[1:] == [b"9\r\ndata: 1\n\n\r\n0\r\n\r\n"]
+    protocol.connection_lost(None)
+
+
+async def test_a_head_request_and_a_closed_connection_still_get_their_head() -> None:
+    app = _app([(b"content-length", b"10")], [b""])
+    transport = await _exchange(app, b"HEAD /x HTTP/1.1\r\nHost: mock\r\n\r\n")
+    assert [w[:15] for w in transport.writes] == [b"HTTP/1.1 200 OK"]
+
+    async def app_that_stops(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+        head = [(b"content-length", b"10")]
+        await send({"type": "http.response.start", "status": 200, "headers": head})  # type: ignore[operator]
+
+    transport = await _exchange(app_that_stops, GET)
+    assert transport.closed  # uvicorn closes an unfinished response's connection
+    assert [w[:15] for w in transport.writes] == [b"HTTP/1.1 200 OK"]

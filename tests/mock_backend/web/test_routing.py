@@ -37,8 +37,11 @@ def chosen(router: Router, method: str, path: str, root: str) -> tuple[Any, ...]
     seen: list[tuple[Any, ...]] = []
     sent: list[int] = []
 
-    async def handle(route: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        seen.append((route, scope.get("path_params"), scope.get("endpoint")))
+    def reached(route: Any) -> Any:
+        async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            seen.append((route, scope.get("path_params"), scope.get("endpoint")))
+
+        return app
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
@@ -49,13 +52,14 @@ def chosen(router: Router, method: str, path: str, root: str) -> tuple[Any, ...]
 
     scope = {"type": "http", "method": method, "path": path, "root_path": root, "headers": []}
 
+    apps = {id(route): route.app for route in router.routes}  # what each route would run
     try:
-        for route in router.routes:  # an instance attribute, over the class's method
-            route.handle = handle.__get__(route)  # type: ignore[method-assign]
+        for route in router.routes:
+            route.app = reached(route)
         asyncio.run(router.app(scope, receive, send))
     finally:
         for route in router.routes:
-            del route.handle
+            route.app = apps[id(route)]
     return (*seen[0],) if seen else ("answered", *sent)
 
 

@@ -270,7 +270,8 @@ class Journal:
             if len(self._entries) == self.limit:  # maxlen drops the oldest: uncount it
                 self._let_go(self._entries[0])
             self._entries.append(entry)
-        self.changed(entry)
+        if self._subscribers:  # (`changed`, without its call on every request)
+            self.changed(entry)
         return entry
 
     def clear(self) -> None:

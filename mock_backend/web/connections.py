@@ -205,6 +205,9 @@ class RequestLimits:
             refusal = error_response(error, default_profile(), {"Connection": "close"})
             await refusal(scope, receive, send)
             return
+        if not _has_body(headers):  # nothing to wait for: the request is whole already
+            await self.app(scope, receive, send)
+            return
         exchange = _Exchange(receive, send, self.seconds)
         try:
             await self.app(scope, exchange.receive_next, exchange.send_on)
@@ -221,6 +224,14 @@ class RequestLimits:
             )
             refusal = error_response(error, default_profile())  # 408: Connection: close
             await refusal(scope, receive, send)
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a body follows the head (HTTP/1.1: only with a length or a transfer coding)."""
+    for name, value in headers:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 class _Exchange:

@@ -63,7 +63,7 @@ class IndexedRouter(Router):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._indexes: dict[str, _Index] = {}
-        self._indexed: tuple[int, int] = (0, 0)  # what the indexes were built from
+        self._indexed = 0  # how many routes the indexes were built from
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,11 +92,10 @@ class IndexedRouter(Router):
             await found.handle(scope, receive, send)
 
     def _index(self, method: str) -> _Index:
-        built = (id(self.routes), len(self.routes))
-        if built != self._indexed:  # routes added since (create_app adds them after init)
-            self._indexes, self._indexed = {}, built
         index = self._indexes.get(method)
-        if index is None:
+        if index is None or self._indexed != len(self.routes):
+            if self._indexed != len(self.routes):  # routes added (create_app adds them late)
+                self._indexes, self._indexed = {}, len(self.routes)
             index = self._indexes[method] = _Index(method, self.routes)
         return index
 

@@ -8,7 +8,8 @@ route, in the routes' order, that matches the path and the method. A path in the
 only if no route before its own matches it for that method (checked when the index is built),
 so the dict never skips a route that the scan would have taken first. Anything that matches no
 route fully (a wrong method, a missing path, a trailing slash to redirect) goes to Starlette's
-own scan, which answers it as before.
+own scan, which answers it as before. A route found runs its app at once: it takes the method (it
+is in that method's index), so Route.handle's check for a 405 would only repeat the index's.
 
 `RouteErrors` stands where Starlette's ExceptionMiddleware would: the router's 404 and 405
 (raised as HTTPException) become the app's answer. Starlette's layer wraps every request's
@@ -21,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,6 +52,18 @@ class _Index:
                 self.exact[route.path] = route
 
 
+def _route_path(scope: Scope) -> str:
+    """The path as the routes see it: without the root path (a namespace's /__ns/NAME), as
+    Starlette's own routes strip it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
+
+
 def _accepts(route: BaseRoute, method: str) -> bool:
     methods = getattr(route, "methods", None)
     return methods is None or method in methods
@@ -70,7 +82,7 @@ class IndexedRouter(Router):
             await super().app(scope, receive, send)
             return
         index = self._index(scope["method"])
-        found: BaseRoute | None = index.exact.get(get_route_path(scope))
+        found: BaseRoute | None = index.exact.get(_route_path(scope))
         if found is not None:
             params = scope.get("path_params")
             child = {"endpoint": found.endpoint, "path_params": dict(params) if params else {}}  # type: ignore[attr-defined]

@@ -23,7 +23,9 @@ each turn beginning with the next server; the mock's modules are byte-compiled f
 installed wheel's are. Throughput: the servers of the last start stay up;
 each is warmed (5,000 requests: WireMock's JIT was still speeding up after 1,000), then they
 take turns for ``--rounds`` rounds so that drift of the machine hits all, and the median round
-is reported. The load generator is a minimal HTTP/1.1 keep-alive client on raw asyncio streams
+is reported. While one server is warmed or measured the others are paused (SIGSTOP): an idle
+JVM still compiles and collects, and once cost a FastAPI round a third of its rate. The load
+generator is a minimal HTTP/1.1 keep-alive client on raw asyncio streams
 (on uvloop when installed): a heavier client would be the bottleneck on two cores. Every
 response must be a 200 with the expected body length; one answer of each server is checked in
 full before the load.
@@ -40,13 +42,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import importlib.util
 import os
 import statistics
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -250,6 +253,21 @@ def pinning(wanted: bool) -> tuple[set[int] | None, str]:
     return {cpus[-1]}, f"servers on CPU {cpus[-1]}, load generator on CPU {cpus[:-1]}"
 
 
+@contextlib.contextmanager
+def alone(key: str, running: dict[str, Running]) -> Iterator[None]:
+    """Only ``key``'s server runs meanwhile: the others are paused (SIGSTOP), so that one's
+    background work (a JVM's compiler and collector, node's timers) costs another's round
+    nothing."""
+    others = [up for other, up in running.items() if other != key]
+    for up in others:
+        up.pause()
+    try:
+        yield
+    finally:
+        for up in others:
+            up.resume()
+
+
 def measure(
     servers: list[Server], pin: set[int] | None, args: argparse.Namespace
 ) -> dict[str, Figures]:
@@ -270,12 +288,15 @@ def measure(
                     else:
                         up.stop()
             targets = {key: figures[key].server.target(client, up) for key, up in running.items()}
-            for target in targets.values():
-                run(load(target, args.warmup, args.connections))
+            for key, target in targets.items():
+                with alone(key, running):
+                    run(load(target, args.warmup, args.connections))
             for _ in range(args.rounds):
                 for key, target in targets.items():
                     gc.collect()
-                    figures[key].rounds.append(run(load(target, args.requests, args.connections)))
+                    with alone(key, running):
+                        rate = run(load(target, args.requests, args.connections))
+                    figures[key].rounds.append(rate)
         finally:
             for up in running.values():
                 up.stop()

@@ -37,18 +37,18 @@ def _unencodable(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-if c_make_encoder is not None:
-    _C_ENCODE = c_make_encoder(
-        None, _unencodable, encode_basestring, None, ":", ",", False, False, False
-    )
+_PY_ENCODE = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_C_ENCODE = (
+    None
+    if c_make_encoder is None  # a Python built without the _json accelerator
+    else c_make_encoder(None, _unencodable, encode_basestring, None, ":", ",", False, False, False)
+)
 
-    def _encode(value: Any) -> str:
-        if isinstance(value, str):  # the C encoder takes containers and numbers only
-            return encode_basestring(value)
-        return "".join(_C_ENCODE(value, 0))
 
-else:  # a Python built without the _json accelerator
-    _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+def _encode(value: Any) -> str:
+    if _C_ENCODE is None or isinstance(value, str):  # the C encoder takes no bare string
+        return _PY_ENCODE(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def compact(value: Any) -> bytes:

@@ -129,10 +129,11 @@ class _Pipeline(list[Any]):
 class _HeadGuard:
     """Where the head being read stands (one attribute of the protocol: see above)."""
 
-    __slots__ = ("begun", "bytes", "reading", "timer")
+    __slots__ = ("begun", "bytes", "deadline", "reading", "timer")
 
     def __init__(self) -> None:
         self.timer: asyncio.TimerHandle | None = None
+        self.deadline: float | None = None  # HeadDeadline's: when the next head is due
         self.reading = True  # from a message's end (or the start) to the next one's head
         self.begun = False  # a byte of the head being read has arrived
         self.bytes = 0  # received while reading the head: an upper bound of its size
@@ -154,6 +155,14 @@ class GuardedHttpToolsProtocol(HeadDeadline, HttpToolsProtocol):
     @_head_timer.setter
     def _head_timer(self, timer: asyncio.TimerHandle | None) -> None:
         self._head.timer = timer
+
+    @property
+    def _head_deadline(self) -> float | None:
+        return self._head.deadline
+
+    @_head_deadline.setter
+    def _head_deadline(self, deadline: float | None) -> None:
+        self._head.deadline = deadline
 
     def _head_begun(self) -> bool:
         return self._head.begun

@@ -83,6 +83,7 @@ class IndexedRouter(Router):
             return
         index = self._index(scope["method"])
         found: BaseRoute | None = index.exact.get(_route_path(scope))
+        child: Scope
         if found is not None:
             params = scope.get("path_params")
             child = {"endpoint": found.endpoint, "path_params": dict(params) if params else {}}  # type: ignore[attr-defined]
@@ -120,7 +121,10 @@ class RouteErrors:
         self.app = app
         self.handler = handler
         # what Starlette's own wrapper of a function endpoint (request_response) looks up
-        self.handlers = ({HTTPException: handler}, {})
+        self.handlers: tuple[dict[Any, HttpErrorHandler], dict[int, HttpErrorHandler]] = (
+            {HTTPException: handler},
+            {},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["starlette.exception_handlers"] = self.handlers

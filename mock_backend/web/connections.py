@@ -102,34 +102,55 @@ class HeadDeadline:
     # One timer per connection, moved lazily: each response sets the next head's deadline, and
     # the timer, when it fires, sees whether that deadline has passed or re-arms for it. A new
     # timer on every response and its cancel when the head came were 8% of a keep-alive GET's
-    # time (measured), for a deadline that almost never passes.
+    # time (measured), for a deadline that almost never passes. The httptools protocol hands it
+    # uvicorn's keep-alive wait too (``idle``), for the same reason.
     _head_deadline: float | None  # when the head being waited for is due; None: none is
+    _head_idle: float | None = None  # when the next head's first byte is due (keep-alive)
 
-    def _arm_head_timer(self) -> None:
-        """The next request's head is due ``limits.request_seconds`` from now."""
-        self._head_deadline = deadline = self.loop.time() + self.limits.request_seconds
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_at(deadline, self._head_due)
+    def _arm_head_timer(self, idle: float | None = None) -> None:
+        """The next request's head is due ``limits.request_seconds`` from now; with ``idle``,
+        its first byte within ``idle`` seconds, or the connection is closed without a word (as
+        uvicorn's keep-alive timeout closes it)."""
+        now = self.loop.time()
+        self._head_deadline = deadline = now + self.limits.request_seconds
+        self._head_idle = due = None if idle is None else now + idle
+        due = deadline if due is None or due > deadline else due
+        timer = self._head_timer
+        if timer is not None and timer.when() > due:  # set for later than now needed
+            timer.cancel()
+            timer = None
+        if timer is None:
+            self._head_timer = self.loop.call_at(due, self._head_due)
 
     def _cancel_head_timer(self) -> None:
         """No head is due (it came): the timer, if it fires, finds nothing to do."""
-        self._head_deadline = None
+        self._head_deadline = self._head_idle = None
 
     def _stop_head_timer(self) -> None:
-        self._head_deadline = None
+        self._cancel_head_timer()
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
     def _head_due(self) -> None:
         self._head_timer = None
-        deadline = self._head_deadline
+        deadline, idle = self._head_deadline, self._head_idle
         if deadline is None:
             return  # the head came; the next response arms the timer again
-        if deadline > self.loop.time():  # moved later since the timer was set
-            self._head_timer = self.loop.call_at(deadline, self._head_due)
+        now = self.loop.time()
+        if idle is not None and not self._head_begun():
+            if idle <= now:  # kept alive long enough, and nothing came: close, quietly
+                self._cancel_head_timer()
+                if not self.transport.is_closing():
+                    self.transport.close()
+                return
+            due = min(idle, deadline)
+        else:
+            due = deadline
+        if due > now:  # moved later since the timer was set
+            self._head_timer = self.loop.call_at(due, self._head_due)
             return
-        self._head_deadline = None
+        self._cancel_head_timer()
         self._head_late()
 
     def _head_late(self) -> None:

@@ -83,9 +83,13 @@ class _Transport(asyncio.Transport):
         return 0
 
 
-def _connect(app: object, request: bytes) -> tuple[asyncio.Protocol, _Transport]:
+def _connect(
+    app: object, request: bytes, *, keep_alive: float = 5, head_seconds: float | None = None
+) -> tuple[asyncio.Protocol, _Transport]:
     """A connection of the guarded httptools protocol, as `nemo-mock serve` builds it, that
-    has received ``request``."""
+    has received ``request`` (``head_seconds``: the contract's request_seconds, changed)."""
+    import dataclasses
+
     import uvicorn
     from uvicorn.server import ServerState
 
@@ -93,8 +97,13 @@ def _connect(app: object, request: bytes) -> tuple[asyncio.Protocol, _Transport]
     from mock_backend.openapi.spec import load_spec
     from mock_backend.web.connections import guarded_protocol
 
-    protocol_class = guarded_protocol(Limits.from_spec(load_spec()), "httptools")
-    config = uvicorn.Config(app, http=protocol_class, lifespan="off", log_level="warning")
+    limits = Limits.from_spec(load_spec())
+    if head_seconds is not None:
+        limits = dataclasses.replace(limits, request_seconds=head_seconds)
+    protocol_class = guarded_protocol(limits, "httptools")
+    config = uvicorn.Config(
+        app, http=protocol_class, lifespan="off", log_level="warning", timeout_keep_alive=keep_alive
+    )
     config.load()
     protocol = protocol_class(  # type: ignore[call-arg]
         config=config, server_state=ServerState(), app_state={}
@@ -173,3 +182,70 @@ async def test_a_head_request_and_a_closed_connection_still_get_their_head() -> 
     transport = await _exchange(app_that_stops, GET)
     assert transport.closed  # uvicorn closes an unfinished response's connection
     assert [w[:15] for w in transport.writes] == [b"HTTP/1.1 200 OK"]
+
+
+# -- the one timer of a connection: the keep-alive wait and the next head's deadline ------------
+
+
+async def _until(condition: object, seconds: float = 10.0) -> None:
+    """Wait until ``condition()`` holds (timers fire late on a loaded machine: no tight bound)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not condition() and loop.time() < end:  # type: ignore[operator]
+        await asyncio.sleep(0.01)
+
+
+async def test_a_kept_alive_connection_that_stays_idle_is_closed_quietly() -> None:
+    body = b"{}"
+    app = _app([(b"content-length", b"2")], [body])
+    protocol, transport = _connect(app, GET, keep_alive=0.05)
+    await _until(lambda: transport.closed)
+    assert transport.closed
+    assert len(transport.writes) == 1  # the answer, and no 408: nothing of a request came
+    protocol.connection_lost(None)
+
+
+async def test_a_head_begun_in_time_is_not_closed_as_idle_but_gets_its_deadline() -> None:
+    app = _app([(b"content-length", b"2")], [b"{}"])
+    protocol, transport = _connect(app, GET, keep_alive=0.05, head_seconds=2.0)
+    await _until(lambda: len(transport.writes) == 1)
+    protocol.data_received(b"GET /x HT")  # the next head begins, and stalls
+    await asyncio.sleep(0.3)  # the keep-alive wait is over: the head's deadline holds now
+    assert not transport.closed
+    await _until(lambda: transport.closed)
+    assert transport.writes[-1].startswith(b"HTTP/1.1 408 ")
+    protocol.connection_lost(None)
+
+
+async def test_many_answers_on_one_connection_keep_one_timer() -> None:
+    """Each answer moves the next head's deadline; none arms a timer of its own."""
+    app = _app([(b"content-length", b"2")], [b"{}"])
+    loop = asyncio.get_running_loop()
+    armed: list[str] = []  # the connection's timers: the head's, uvicorn's keep-alive
+    call_at, call_later = loop.call_at, loop.call_later
+
+    def note(callback: object) -> None:
+        name = getattr(callback, "__name__", "")
+        if name in ("_head_due", "_head_late", "timeout_keep_alive_handler"):
+            armed.append(name)
+
+    def counting_at(when: float, *args: object, **kwargs: object) -> asyncio.TimerHandle:
+        note(args[0])
+        return call_at(when, *args, **kwargs)  # type: ignore[arg-type]
+
+    def counting_later(delay: float, *args: object, **kwargs: object) -> asyncio.TimerHandle:
+        note(args[0])
+        return call_later(delay, *args, **kwargs)  # type: ignore[arg-type]
+
+    loop.call_at, loop.call_later = counting_at, counting_later  # type: ignore[method-assign,assignment]
+    try:
+        protocol, transport = _connect(app, GET)
+        for answered in range(1, 21):
+            await _until(lambda n=answered: len(transport.writes) == n, 5)
+            protocol.data_received(GET)
+        await _until(lambda: len(transport.writes) == 21, 5)
+    finally:
+        del loop.call_at, loop.call_later
+    assert len(transport.writes) == 21
+    assert len(armed) <= 2, armed  # the connection's, and once the first answer's shorter wait
+    protocol.connection_lost(None)

@@ -253,6 +253,7 @@ class Journal:
         entry.size = -1
 
     def start(self, method: str, path: str) -> Entry:
+        real, virtual = self.clock.stamp()
         entry = Entry(
             id=next(self._ids),
             method=method,
@@ -262,10 +263,9 @@ class Journal:
             user_id=None,
             client_id=None,
             session_id=None,
-            virtual_start=0.0,
-            real_start=0.0,
+            virtual_start=virtual,
+            real_start=real,
         )
-        entry.real_start, entry.virtual_start = self.clock.stamp()
         with self._lock:
             if len(self._entries) == self.limit:  # maxlen drops the oldest: uncount it
                 self._let_go(self._entries[0])

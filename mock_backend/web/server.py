@@ -53,15 +53,16 @@ def server_limits(limits: Limits, parser: Parser = PARSER) -> dict[str, Any]:
 
 
 def serve_config(app: Any, log_level: str) -> uvicorn.Config:
-    """How `nemo-mock serve` (and each of its workers) runs ``app``: the limits above, and
-    uvicorn's access log only at ``info`` or ``debug``, where its lines are shown. At a quieter
-    level uvicorn still formats each line's client address and path before the logger drops it:
-    2% of a GET credits (the journal has every request anyway)."""
+    """How `nemo-mock serve` (and each of its workers) runs ``app``: the limits above, no
+    ``server`` header, and uvicorn's access log only at ``info`` or ``debug``, where its lines
+    are shown. At a quieter level uvicorn still formats each line's client address and path
+    before the logger drops it: 2% of a GET credits (the journal has every request anyway)."""
     return uvicorn.Config(
         app,
         log_level=log_level,
         lifespan="on",
         access_log=log_level in ("info", "debug", "trace"),
+        server_header=False,  # "server: uvicorn" would tell a client nothing about NemoVideo
         **server_limits(app.state.backend.limits),
     )
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -48,6 +47,7 @@ from ..state.clock import Clock
 from ..state.store import Store
 from .cdn import cdn_routes
 from .connections import RequestLimits
+from .crashes import Crashes, CrashHandler
 from .handlers import Call, Handler, all_handlers
 from .routing import HttpErrorHandler, IndexedRouter, RouteErrors
 
@@ -304,16 +304,18 @@ def backend_of_scope(scope: Any) -> Backend:
 
 
 class _MockApp(Starlette):
-    """Starlette, with `RouteErrors` where Starlette puts its ExceptionMiddleware (routing.py
-    says why): the crash handler outermost, then the middlewares, then the router."""
+    """Starlette, with leaner layers where Starlette puts its own: `Crashes` outermost instead
+    of its ServerErrorMiddleware (crashes.py says why), then the middlewares, then `RouteErrors`
+    instead of its ExceptionMiddleware (routing.py), then the router."""
 
     http_error: HttpErrorHandler
+    crash: CrashHandler
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = RouteErrors(self.router, self.http_error)
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
-        return ServerErrorMiddleware(app, handler=self.exception_handlers.get(Exception))
+        return Crashes(app, self.crash)
 
 
 def _install_error_handlers(app: _MockApp, backend: Backend) -> None:
@@ -341,4 +343,4 @@ def _install_error_handlers(app: _MockApp, backend: Backend) -> None:
         return JSONResponse(body, status_code=500)
 
     app.http_error = http_error
-    app.add_exception_handler(Exception, crash)
+    app.crash = crash

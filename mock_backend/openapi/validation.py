@@ -83,6 +83,8 @@ def check_parameters(
 ) -> ValidatedRequest:
     """Headers, path and query against the operation's parameters."""
     out = ValidatedRequest()
+    if not operation.parameters:
+        return out
     sources = {"header": headers, "path": path, "query": query}
     targets = {"header": out.headers, "path": out.path, "query": out.query}
     for param in operation.parameters:

@@ -153,7 +153,45 @@ async def get_clock(request: Request, backend: Backend, body: dict[str, Any]) ->
                 data={"field": "query.held_since"},
             )
         shown["held"] = [[s, e] for s, e in backend.clock.held_since(start)]
+        shown["sleeps"] = [
+            {"wall": [s, e], "since": since, "seconds": asked}
+            for s, e, since, asked in backend.client_sleeps
+            if s >= start
+        ]
     return shown
+
+
+MAX_SLEEP = 24 * 3600.0  # virtual seconds one sleep may ask for
+
+
+async def sleep_on_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
+    """``{"seconds": S}``, answered when the mock's clock has moved S virtual seconds on: a
+    client's sleep taken on the mock's own clock (``time: mock`` in a client's manifest). The
+    suite then knows where each of the client's waits lies in virtual time, as it does for an
+    in-process client, and judges its timing exactly (see contract/timing.py); ``GET
+    /__mock/clock?held_since=WALL`` lists the sleeps since then. Answers ``{slept, now}``."""
+    seconds = body.get("seconds")
+    if (
+        not isinstance(seconds, int | float)
+        or isinstance(seconds, bool)
+        or not 0 <= seconds <= MAX_SLEEP
+    ):
+        raise ApiError(
+            422,
+            f'body.seconds: virtual seconds from 0 to {MAX_SLEEP:g}, as in {{"seconds": 30}}',
+            data={"field": "body.seconds"},
+        )
+    if backend.clock.rate is None:
+        raise ApiError(
+            409,
+            "the clock is manual: a sleep on it would end only when someone moves it; move it "
+            'with POST /__mock/clock {"advance": seconds}, or serve with --clock scaled:N',
+        )
+    wall, since = backend.clock.stamp()
+    await backend.clock.sleep(float(seconds))
+    end, now = backend.clock.stamp()
+    backend.client_sleeps.append((wall, end, since, float(seconds)))
+    return {"slept": seconds, "now": now}
 
 
 async def move_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
@@ -360,6 +398,7 @@ def admin_routes() -> list[Route]:
         Route("/__mock/reset", guarded(reset), methods=["POST"]),
         Route("/__mock/clock", guarded(get_clock), methods=["GET"]),
         Route("/__mock/clock", guarded(move_clock), methods=["POST"]),
+        Route("/__mock/clock/sleep", guarded(sleep_on_clock), methods=["POST"]),
         Route("/__mock/tokens", guarded(list_tokens), methods=["GET"]),
         Route("/__mock/tokens", guarded(mint_token), methods=["POST"]),
         Route("/__mock/tokens/revoke", guarded(revoke_token), methods=["POST"]),

@@ -100,6 +100,43 @@ async def test_the_clock_refuses_a_bad_advance(twin: Twin, body: dict[str, Any])
     assert await twin.now() == now
 
 
+async def test_a_client_sleeps_on_the_mocks_clock_and_the_sleep_is_listed(
+    open_twin: OpenTwin,
+) -> None:
+    async with open_twin(clock="scaled:1000") as twin:
+        before = (await twin.client.get("/__mock/clock")).json()["data"]
+        slept = await twin.client.post("/__mock/clock/sleep", json={"seconds": 30})
+        assert slept.status_code == 200, slept.text
+        answer = slept.json()["data"]
+        assert answer["slept"] == 30
+        assert answer["now"] >= before["now"] + 30
+        listed = await twin.client.get(f"/__mock/clock?held_since={before['wall']}")
+        (sleep,) = listed.json()["data"]["sleeps"]
+        assert sleep["seconds"] == 30
+        assert before["now"] <= sleep["since"] <= answer["now"] - 30
+        start, end = sleep["wall"]
+        assert before["wall"] <= start <= end
+        later = await twin.client.get(f"/__mock/clock?held_since={end + 1}")
+        assert later.json()["data"]["sleeps"] == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"seconds": -1}, {"seconds": "30"}, {"seconds": True}, {}, {"seconds": 1e9}],
+    ids=["negative", "string", "bool", "missing", "too-long"],
+)
+async def test_a_sleep_refuses_a_bad_length(open_twin: OpenTwin, body: dict[str, Any]) -> None:
+    async with open_twin(clock="scaled:1000") as twin:
+        response = await twin.client.post("/__mock/clock/sleep", json=body)
+        assert_error(response, 422, field="body.seconds")
+
+
+async def test_a_sleep_on_a_manual_clock_is_refused_not_held_forever(twin: Twin) -> None:
+    response = await twin.client.post("/__mock/clock/sleep", json={"seconds": 30})
+    assert_error(response, 409)
+    assert "POST /__mock/clock" in response.json()["message"]
+
+
 @pytest.mark.parametrize(("method", "url", "body"), CONTROL_CALLS, ids=CONTROL_IDS)
 async def test_a_caller_off_loopback_is_403(
     twin: Twin, method: str, url: str, body: dict[str, Any] | None

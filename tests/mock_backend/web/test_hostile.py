@@ -620,12 +620,14 @@ def operation_requests(draw: st.DrawFn) -> Raw:
 # the control API is not in openapi.yaml: its fields and one good body per route, from the README
 CONTROL_FIELDS = (
     *("advance", "seed", "credits", "plan", "scopes", "token", "name", "scope", "id", "once"),
+    "seconds",
     *("shape", "match", "respond", "times", *(f.name for f in dataclasses.fields(StreamFaults))),
     *NAMESPACE_SETTINGS,
 )
 CONTROL_EXAMPLES: dict[str, Any] = {
     "/__mock/reset": {"seed": 3},
     "/__mock/clock": {"advance": 30},
+    "/__mock/clock/sleep": {"seconds": 30},
     "/__mock/tokens": {"credits": 5, "plan": "pro", "scopes": ["read"]},
     "/__mock/tokens/revoke": {"token": ANONYMOUS},
     "/__mock/namespace": {"seed": 3, "clock": "scaled:100", "render_seconds": [70, 80]},

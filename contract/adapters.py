@@ -6,7 +6,7 @@ placeholders::
     name: reference
     python: clients_under_test.reference.embed:run   # optional: drive it in-process
     command: [nemo-client]                           # the subprocess form
-    time: env                                        # env | faketime | none
+    time: mock                                       # mock | env | faketime | none
     jobs:
       convert: ["convert", "{input}", "--out", "{output}"]
       extract: ["extract", "{input}", "--out", "{output}"]
@@ -18,7 +18,11 @@ placeholders::
 
 A subprocess gets ``NEMO_API_URL``, ``NEMO_WEB_URL`` and a private ``HOME``. Its time is made to
 run at the mock's speed without changing it: ``faketime`` (libfaketime) when the manifest says
-so and it is installed, else the opt-in ``NEMO_TIME_SCALE`` variable (``time: env``).
+so and it is installed, else the opt-in ``NEMO_TIME_SCALE`` variable (``time: env``). With
+``time: mock`` the client also gets ``NEMO_MOCK_SLEEP_URL`` and takes each of its sleeps there
+(``POST {"seconds": S}``, answered when the mock's clock has moved S seconds on): the mock lists
+them, so the suite knows where each wait lies in virtual time and judges the client's timing
+exactly, as it does in-process, instead of within the noise of its measured overhead.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ __all__ = [
     "SubprocessAdapter",
 ]
 
-TimeMode = Literal["env", "faketime", "none"]
+TimeMode = Literal["env", "faketime", "mock", "none"]
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,8 @@ class Manifest:
                 f"{where}: give 'command' (any language) or 'python' (module:function)"
             )
         time_mode = raw.get("time", "env")
-        if time_mode not in ("env", "faketime", "none"):
-            raise ManifestError(f"{where}: time is env, faketime or none")
+        if time_mode not in ("env", "faketime", "mock", "none"):
+            raise ManifestError(f"{where}: time is env, mock, faketime or none")
         base = path.parent if path else Path.cwd()
         command = [str((base / c).resolve()) if c.startswith(("./", "../")) else c for c in command]
         return cls(
@@ -422,12 +426,15 @@ class SubprocessAdapter:
         child_env = {k: v for k, v in os.environ.items() if not k.startswith("NEMO_")}
         child_env.update(self.manifest.env)
         child_env.update(env)
-        if self.manifest.time == "env":
+        if self.manifest.time in ("env", "mock"):
             child_env["NEMO_TIME_SCALE"] = f"{scale:g}"
+        if self.manifest.time == "mock":  # its sleeps on the mock's clock: known exactly
+            child_env["NEMO_MOCK_SLEEP_URL"] = f"{target.base_url}/__mock/clock/sleep"
         elif self.faketime:
             command = [self.faketime, "-f", f"+0 x{scale:g}", *command]
         child_env.setdefault("PYTHONUNBUFFERED", "1")
         started = time.monotonic()
+        started_wall = target.clock.wall()
         try:
             # a session of its own: on a timeout the whole process group goes, not only the
             # client (a shell script's curl would outlive it)
@@ -462,8 +469,15 @@ class SubprocessAdapter:
                 err += f"\n{SUITE_LINE} {killed}"
                 break
         code = 124 if killed else child.returncode
+        sleeps = target.client_sleeps(started_wall) if self.manifest.time == "mock" else None
         return RunResult(
-            code, out, err, time.monotonic() - started, killed=killed, killed_virtual=killed_virtual
+            code,
+            out,
+            err,
+            time.monotonic() - started,
+            killed=killed,
+            killed_virtual=killed_virtual,
+            sleeps=list(sleeps) if sleeps is not None else None,
         )
 
 

@@ -210,8 +210,10 @@ def _run_once(
         codes: list[int] = []
         stdout, stderr = [], []
         steps: list[tuple[float, str]] = []
+        # the client's sleeps: in-process, its clock is the suite's; a subprocess client whose
+        # manifest says ``time: mock`` sleeps on the mock's clock, which lists them
         sleeps: list[tuple[float, float]] | None = (
-            [] if isinstance(adapter, InProcessAdapter) else None
+            [] if isinstance(adapter, InProcessAdapter) or adapter.manifest.time == "mock" else None
         )
         reads: list[tuple[float, float]] = []
         deliveries: list[tuple[float, float]] = []

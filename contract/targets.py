@@ -34,6 +34,7 @@ from .catalogue import ClientScenario
 from .control import Control
 from .encodes import EncodeCache
 from .errors import ControlError, NemoContractError
+from .timing import Sleep
 
 __all__ = [
     "MockTarget",
@@ -91,6 +92,11 @@ class MockTarget(Protocol):
 
     def entries(self) -> list[dict[str, Any]]:
         """The client's journal entries, as the control API shows them, oldest first."""
+        ...
+
+    def client_sleeps(self, since: float) -> list[Sleep]:
+        """The sleeps the client took on the mock's clock (``POST /__mock/clock/sleep``) that
+        began at wall time ``since`` or later, oldest first."""
         ...
 
     def tokens(self) -> tuple[list[str], list[str]]:
@@ -156,7 +162,11 @@ class PrivateMock:
         return token
 
     def entries(self) -> list[dict[str, Any]]:
-        return [e.public() for e in self.backend.journal.entries()]
+        # a client's sleeps on the mock's clock are control calls, not product requests
+        return [e.public() for e in self.backend.journal.entries() if not _control_path(e.path)]
+
+    def client_sleeps(self, since: float) -> list[Sleep]:
+        return [_sleep(*taken) for taken in self.backend.client_sleeps if taken[0] >= since]
 
     def tokens(self) -> tuple[list[str], list[str]]:
         records = self.backend.store.tokens()
@@ -272,6 +282,13 @@ class SharedNamespace:
         # the suite's own control calls (its setup, a minted token) are not the client's
         return [e for e in self._control.journal() if not _control_call(e)]
 
+    def client_sleeps(self, since: float) -> list[Sleep]:
+        sleeps = self._control.clock_details(held_since=since).get("sleeps") or []
+        return [
+            _sleep(float(s["wall"][0]), float(s["wall"][1]), float(s["since"]), float(s["seconds"]))
+            for s in sleeps
+        ]
+
     def tokens(self) -> tuple[list[str], list[str]]:
         records = self._control.tokens()
         return (
@@ -295,4 +312,13 @@ class SharedNamespace:
 
 
 def _control_call(entry: dict[str, Any]) -> bool:
-    return entry.get("operation") is None and "/__mock/" in str(entry.get("path", ""))
+    return entry.get("operation") is None and _control_path(str(entry.get("path", "")))
+
+
+def _control_path(path: str) -> bool:
+    return path.startswith("/__mock/")  # as journaled: without a namespace's /__ns/NAME
+
+
+def _sleep(start: float, end: float, since: float, asked: float) -> Sleep:
+    """A sleep on the mock's clock, as the timing verdicts read an in-process client's."""
+    return Sleep(start, end, since=since, asked=asked)

@@ -17,7 +17,7 @@ import httpx
 from . import __version__
 from .attribution import MUSIC_SKILL, load_skill, resolve_skill_path
 from .client import NemoClient
-from .clock import Clock, ScaledClock, SystemClock
+from .clock import Clock, MockSleepClock, ScaledClock, SystemClock
 from .commands import JOBS, run_job, show_credits, show_status
 from .config import DEFAULT_API_URL, DEFAULT_WEB_URL, Settings
 from .console import Console
@@ -34,6 +34,8 @@ environment:
   NEMO_WEB_URL     web app URL for links (default {DEFAULT_WEB_URL})
   SKILL_SOURCE     overrides the X-Skill-Platform header
   NEMO_TIME_SCALE  run the client's clock N times faster, to match `nemo-mock --clock scaled:N`
+  NEMO_MOCK_SLEEP_URL  take every wait on the mock's clock (its POST /__mock/clock/sleep),
+                   so a test suite knows each one exactly (set by nemo-contract, time: mock)
   XDG_CONFIG_HOME  config folder parent (default ~/.config); state lives in <it>/nemovideo/
 
 exit codes:
@@ -121,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _clock(settings: Settings) -> Clock:
+    if settings.sleep_url:
+        return MockSleepClock(settings.time_scale, settings.sleep_url)
     return SystemClock() if settings.time_scale == 1.0 else ScaledClock(settings.time_scale)
 
 

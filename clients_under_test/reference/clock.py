@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "ScaledClock", "SystemClock"]
+__all__ = ["Clock", "MockSleepClock", "ScaledClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -49,3 +49,28 @@ class ScaledClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds / self.scale)
+
+
+class MockSleepClock(ScaledClock):
+    """A `ScaledClock` whose sleeps are taken on the mock's clock (``NEMO_MOCK_SLEEP_URL``, set
+    by `nemo-contract client` for a manifest with ``time: mock``): each is a ``POST {"seconds":
+    S}`` the mock answers when its own clock has moved S seconds on. The suite then knows where
+    every wait lies in virtual time, and judges the client's timing exactly."""
+
+    def __init__(self, scale: float, url: str) -> None:
+        super().__init__(scale)
+        self.url = url
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        import httpx  # the client's own dependency; only this clock needs it here
+
+        try:
+            answer = httpx.post(self.url, json={"seconds": seconds}, timeout=None)
+            answer.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise RuntimeError(
+                f"could not sleep {seconds:g} s on the mock's clock at {self.url} ({exc}); "
+                "unset NEMO_MOCK_SLEEP_URL to sleep on this machine's clock"
+            ) from None

@@ -35,6 +35,7 @@ class Settings:
     client_id: str | None = None  # NEMO_CLIENT_ID: overrides the persisted client id
     platform: str | None = None  # SKILL_SOURCE: overrides the detected X-Skill-Platform
     time_scale: float = 1.0  # NEMO_TIME_SCALE: run the client's clock N times faster (testing)
+    sleep_url: str | None = None  # NEMO_MOCK_SLEEP_URL: sleep on the mock's clock (testing)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, home: Path | None = None) -> Settings:
@@ -50,6 +51,11 @@ class Settings:
             client_id=env.get("NEMO_CLIENT_ID", "").strip() or None,
             platform=env.get("SKILL_SOURCE", "").strip() or None,
             time_scale=_scale(env),
+            sleep_url=(
+                _url(env, "NEMO_MOCK_SLEEP_URL", "http://127.0.0.1:8000/__mock/clock/sleep")
+                if env.get("NEMO_MOCK_SLEEP_URL", "").strip()
+                else None
+            ),
         )
 
 

@@ -96,7 +96,8 @@ class MockTarget(Protocol):
 
     def client_sleeps(self, since: float) -> list[Sleep]:
         """The sleeps the client took on the mock's clock (``POST /__mock/clock/sleep``) that
-        began at wall time ``since`` or later, oldest first."""
+        began at wall time ``since`` or later, oldest first, read from the journal (which every
+        worker of a ``--workers`` mock shares)."""
         ...
 
     def tokens(self) -> tuple[list[str], list[str]]:
@@ -166,7 +167,7 @@ class PrivateMock:
         return [e.public() for e in self.backend.journal.entries() if not _control_path(e.path)]
 
     def client_sleeps(self, since: float) -> list[Sleep]:
-        return [_sleep(*taken) for taken in self.backend.client_sleeps if taken[0] >= since]
+        return _sleeps([e.public() for e in self.backend.journal.entries()], since)
 
     def tokens(self) -> tuple[list[str], list[str]]:
         records = self.backend.store.tokens()
@@ -283,11 +284,7 @@ class SharedNamespace:
         return [e for e in self._control.journal() if not _control_call(e)]
 
     def client_sleeps(self, since: float) -> list[Sleep]:
-        sleeps = self._control.clock_details(held_since=since).get("sleeps") or []
-        return [
-            _sleep(float(s["wall"][0]), float(s["wall"][1]), float(s["since"]), float(s["seconds"]))
-            for s in sleeps
-        ]
+        return _sleeps(self._control.journal(), since)
 
     def tokens(self) -> tuple[list[str], list[str]]:
         records = self._control.tokens()
@@ -319,6 +316,32 @@ def _control_path(path: str) -> bool:
     return path.startswith("/__mock/")  # as journaled: without a namespace's /__ns/NAME
 
 
-def _sleep(start: float, end: float, since: float, asked: float) -> Sleep:
-    """A sleep on the mock's clock, as the timing verdicts read an in-process client's."""
-    return Sleep(start, end, since=since, asked=asked)
+SLEEP_PATH = "/__mock/clock/sleep"
+
+
+def _sleeps(entries: list[dict[str, Any]], since: float) -> list[Sleep]:
+    """The client's sleeps on the mock's clock among ``entries`` (as the control API shows
+    them), each as the timing verdicts read an in-process client's: its wall span, and where it
+    began in virtual time and for how long (what the mock answered it slept)."""
+    found = []
+    for entry in entries:
+        response = entry.get("response")
+        data = response.get("data") if isinstance(response, dict) else None
+        if (
+            entry.get("path") != SLEEP_PATH
+            or entry.get("status") != 200
+            or entry.get("real_end") is None
+            or float(entry["real_start"]) < since
+            or not isinstance(data, dict)
+            or not isinstance(data.get("slept"), int | float)
+        ):
+            continue
+        found.append(
+            Sleep(
+                float(entry["real_start"]),
+                float(entry["real_end"]),
+                since=float(entry["virtual_start"]),
+                asked=float(data["slept"]),
+            )
+        )
+    return found

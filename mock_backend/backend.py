@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +62,6 @@ class Backend:
             ClockSync(self.clock, self.store) if self.store.shared else None
         )
         self.accounts = Accounts(self.store, self.clock, self.rng, settings)
-        # the sleeps clients took through POST /__mock/clock/sleep: (wall start, wall end,
-        # virtual start, seconds asked), for the suite's timing verdicts (the last 10,000)
-        self.client_sleeps: deque[tuple[float, float, float, float]] = deque(maxlen=10_000)
         self.renders = Renders(
             self.store,
             self.clock,

@@ -178,9 +178,17 @@ json_escape() { # a shell string as a JSON string body
 # ---------------------------------------------------------------------------------------------
 # time: the documents speak in seconds (poll every 30 s, wait 30 s after 429, streams up to
 # 15 min, "Still working" every 2 min); NEMO_TIME_SCALE=N makes all of them N times shorter.
+# With NEMO_MOCK_SLEEP_URL (a test suite's mock) every wait is taken on the mock's own clock.
 # ---------------------------------------------------------------------------------------------
 scaled() { awk -v s="$1" -v k="$SCALE" 'BEGIN { if (k <= 0) k = 1; printf "%.3f", s / k }'; }
-nap() { sleep "$(scaled "$1")"; }
+nap() {
+  if [ -n "${NEMO_MOCK_SLEEP_URL:-}" ]; then
+    curl -fsS -X POST -H 'Content-Type: application/json' -d "{\"seconds\": $1}" \
+      "$NEMO_MOCK_SLEEP_URL" > /dev/null && return
+    err "could not sleep on the mock's clock ($NEMO_MOCK_SLEEP_URL); sleeping here instead"
+  fi
+  sleep "$(scaled "$1")"
+}
 now_us() { local t=${EPOCHREALTIME:-}; [ -n "$t" ] && printf '%s' "${t/./}" || printf '%s000000' "$(date +%s)"; }
 NOTICE_US=$(awk -v k="$SCALE" 'BEGIN { if (k <= 0) k = 1; printf "%d", 120e6 / k }')
 STREAM_MAX=$(scaled 900)

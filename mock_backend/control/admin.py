@@ -153,11 +153,6 @@ async def get_clock(request: Request, backend: Backend, body: dict[str, Any]) ->
                 data={"field": "query.held_since"},
             )
         shown["held"] = [[s, e] for s, e in backend.clock.held_since(start)]
-        shown["sleeps"] = [
-            {"wall": [s, e], "since": since, "seconds": asked}
-            for s, e, since, asked in backend.client_sleeps
-            if s >= start
-        ]
     return shown
 
 
@@ -168,8 +163,8 @@ async def sleep_on_clock(request: Request, backend: Backend, body: dict[str, Any
     """``{"seconds": S}``, answered when the mock's clock has moved S virtual seconds on: a
     client's sleep taken on the mock's own clock (``time: mock`` in a client's manifest). The
     suite then knows where each of the client's waits lies in virtual time, as it does for an
-    in-process client, and judges its timing exactly (see contract/timing.py); ``GET
-    /__mock/clock?held_since=WALL`` lists the sleeps since then. Answers ``{slept, now}``."""
+    in-process client, and judges its timing exactly (see contract/timing.py): the journal
+    keeps each sleep (its start, its end, and ``{slept, now}``, the answer)."""
     seconds = body.get("seconds")
     if (
         not isinstance(seconds, int | float)
@@ -187,11 +182,8 @@ async def sleep_on_clock(request: Request, backend: Backend, body: dict[str, Any
             "the clock is manual: a sleep on it would end only when someone moves it; move it "
             'with POST /__mock/clock {"advance": seconds}, or serve with --clock scaled:N',
         )
-    wall, since = backend.clock.stamp()
     await backend.clock.sleep(float(seconds))
-    end, now = backend.clock.stamp()
-    backend.client_sleeps.append((wall, end, since, float(seconds)))
-    return {"slept": seconds, "now": now}
+    return {"slept": seconds, "now": backend.clock.now()}
 
 
 async def move_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:

@@ -100,24 +100,21 @@ async def test_the_clock_refuses_a_bad_advance(twin: Twin, body: dict[str, Any])
     assert await twin.now() == now
 
 
-async def test_a_client_sleeps_on_the_mocks_clock_and_the_sleep_is_listed(
+async def test_a_client_sleeps_on_the_mocks_clock_and_the_journal_keeps_the_sleep(
     open_twin: OpenTwin,
 ) -> None:
     async with open_twin(clock="scaled:1000") as twin:
-        before = (await twin.client.get("/__mock/clock")).json()["data"]
+        before = await twin.now()
         slept = await twin.client.post("/__mock/clock/sleep", json={"seconds": 30})
         assert slept.status_code == 200, slept.text
         answer = slept.json()["data"]
         assert answer["slept"] == 30
-        assert answer["now"] >= before["now"] + 30
-        listed = await twin.client.get(f"/__mock/clock?held_since={before['wall']}")
-        (sleep,) = listed.json()["data"]["sleeps"]
-        assert sleep["seconds"] == 30
-        assert before["now"] <= sleep["since"] <= answer["now"] - 30
-        start, end = sleep["wall"]
-        assert before["wall"] <= start <= end
-        later = await twin.client.get(f"/__mock/clock?held_since={end + 1}")
-        assert later.json()["data"]["sleeps"] == []
+        assert answer["now"] >= before + 30
+        journal = (await twin.client.get("/__mock/journal")).json()["data"]["entries"]
+        (kept,) = [e for e in journal if e["path"] == "/__mock/clock/sleep"]
+        assert kept["response"]["data"] == answer
+        assert kept["virtual_end"] - kept["virtual_start"] >= 30
+        assert kept["real_start"] <= kept["real_end"]
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from ..errors import ApiError
 from ..namespace_settings import check_overrides
 from ..namespaces import backend_of
 from ..openapi import json_text
-from ..openapi.envelope import Answer, compact, error_response, ok
+from ..openapi.envelope import Answer, compact, error_response
 from ..openapi.json_text import JsonRejected
 from ..openapi.limits import read_body
 from ..state.clock import ClockError, check_advance
@@ -85,7 +85,7 @@ def guarded(fn: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             return error_response(error, backend.control_profile)
         if isinstance(result, Response):
             return result
-        return Answer(ok(result))
+        return Answer.ok(result)
 
     return endpoint
 

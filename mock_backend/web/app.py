@@ -37,7 +37,7 @@ from ..errors import ApiError, ContractError, StreamCut
 from ..namespace_settings import apply_overrides
 from ..namespaces import NamespaceMiddleware, Namespaces, backend_of
 from ..openapi import json_text
-from ..openapi.envelope import Answer, FlatBody, error_response, ok
+from ..openapi.envelope import Answer, FlatBody, error_response
 from ..openapi.json_text import JsonRejected
 from ..openapi.limits import read_body
 from ..openapi.spec import Operation, Spec, load_spec
@@ -188,7 +188,7 @@ def _endpoint(operation: Operation, handler: Handler) -> Callable[[Request], Awa
             return error_response(error, profile)
         if isinstance(result, Response):
             return result
-        return Answer(result if isinstance(result, FlatBody) else ok(result))
+        return Answer(result) if isinstance(result, FlatBody) else Answer.ok(result)
 
     endpoint.__name__ = operation.operation_id
     return endpoint

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.responses import JSONResponse
 
-from mock_backend.openapi.envelope import Answer, compact
+from mock_backend.openapi.envelope import Answer, compact, ok
 
 scalars = (
     st.none()
@@ -37,6 +37,8 @@ def test_the_bytes_are_starlettes(value: Any) -> None:
     assert answer.body == JSONResponse(value).body
     assert answer.raw_headers == JSONResponse(value).raw_headers
     assert Answer(value, 402).status_code == 402
+    assert Answer.ok(value).body == JSONResponse(ok(value)).body
+    assert Answer.ok(value).raw_headers == JSONResponse(ok(value)).raw_headers
 
 
 @pytest.mark.parametrize("value", [float("nan"), {"x": [float("inf")]}, {"x": object()}, {(1,): 2}])

@@ -6,10 +6,11 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from contract.adapters import Manifest, SubprocessAdapter
+from contract.adapters import Manifest, RunResult, SubprocessAdapter
 from contract.catalogue import CATALOGUE
 from contract.runner import run_catalogue
 from contract.targets import PrivateMock
@@ -33,21 +34,23 @@ SLEEPER = textwrap.dedent(
 )
 
 
-def sleeper(tmp_path: Path, time_mode: str) -> SubprocessAdapter:
+def run_sleeper(tmp_path: Path, time_mode: str) -> tuple[RunResult, list[dict[str, Any]]]:
+    """The sleeper as a subprocess client with ``time: time_mode``, on a private mock at
+    1000x: what the run gave, and the client's evidence."""
     script = tmp_path / "sleeper.py"
     script.write_text(SLEEPER)
     raw = {"name": "sleeper", "command": [sys.executable, str(script)], "time": time_mode}
-    return SubprocessAdapter(Manifest.from_dict({**raw, "jobs": {"credits": []}}))
+    adapter = SubprocessAdapter(Manifest.from_dict({**raw, "jobs": {"credits": []}}))
+    target = PrivateMock(CATALOGUE["credits-display"], seed=1, scale=1000.0, live=True)
+    try:
+        result = adapter.run([], env={"HOME": str(tmp_path)}, target=target, scale=1000.0)
+        return result, target.entries()
+    finally:
+        target.close()
 
 
 def test_the_mock_lists_each_sleep_where_it_lies_in_virtual_time(tmp_path: Path) -> None:
-    target = PrivateMock(CATALOGUE["credits-display"], seed=1, scale=1000.0, live=True)
-    try:
-        result = sleeper(tmp_path, "mock").run(
-            [], env={"HOME": str(tmp_path)}, target=target, scale=1000.0
-        )
-    finally:
-        target.close()
+    result, entries = run_sleeper(tmp_path, "mock")
     assert result.exit_code == 0, result.stderr
     assert "slept" in result.stdout
     assert result.sleeps is not None
@@ -58,17 +61,11 @@ def test_the_mock_lists_each_sleep_where_it_lies_in_virtual_time(tmp_path: Path)
     assert second.since >= first.since + 30.0
     assert first[0] <= first[1] <= second[0] <= second[1]
     # the sleeps are the client's control calls: not in its evidence
-    assert not [e for e in target.entries() if e["path"].startswith("/__mock/")]
+    assert not [e for e in entries if e["path"].startswith("/__mock/")]
 
 
 def test_with_time_env_the_client_sleeps_on_its_own_and_nothing_is_known(tmp_path: Path) -> None:
-    target = PrivateMock(CATALOGUE["credits-display"], seed=1, scale=1000.0, live=True)
-    try:
-        result = sleeper(tmp_path, "env").run(
-            [], env={"HOME": str(tmp_path)}, target=target, scale=1000.0
-        )
-    finally:
-        target.close()
+    result, _ = run_sleeper(tmp_path, "env")
     assert "slept here" in result.stdout
     assert result.sleeps is None
 

@@ -101,9 +101,9 @@ class HeadDeadline:
 
     # One timer per connection, moved lazily: each response sets the next head's deadline, and
     # the timer, when it fires, sees whether that deadline has passed or re-arms for it. A new
-    # timer on every response and its cancel when the head came were 3-4% of a keep-alive GET's
-    # time (bench_credits.py, on uvloop), for a deadline that almost never passes. The httptools protocol hands it
-    # uvicorn's keep-alive wait too (``idle``), for the same reason.
+    # timer on every response and its cancel when the head came were 3-4% of a keep-alive
+    # GET's time (bench_credits.py, on uvloop), for a deadline that almost never passes. The
+    # httptools protocol hands it uvicorn's keep-alive wait too (``idle``), for the same reason.
     _head_deadline: float | None  # when the head being waited for is due; None: none is
     _head_idle: float | None = None  # when the next head's first byte is due (keep-alive)
 

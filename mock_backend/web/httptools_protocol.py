@@ -212,9 +212,9 @@ class GuardedHttpToolsProtocol(HeadDeadline, HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         # uvicorn's (0.55), but for its keep-alive timer: a new one on every response, cancelled
-        # by the next request's first bytes, cost 5% of a keep-alive GET (bench_credits.py). The wait
-        # for the next head is one timer already (HeadDeadline): it closes an idle connection
-        # too (tests/mock_backend/web/test_httptools_protocol.py holds both behaviours).
+        # by the next request's first bytes, cost 5% of a keep-alive GET (bench_credits.py).
+        # The wait for the next head is one timer already (HeadDeadline): it closes an idle
+        # connection too (tests/mock_backend/web/test_httptools_protocol.py holds both).
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return

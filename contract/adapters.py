@@ -20,7 +20,9 @@ A subprocess gets ``NEMO_API_URL``, ``NEMO_WEB_URL`` and a private ``HOME``. Its
 run at the mock's speed without changing it: ``faketime`` (libfaketime) when the manifest says
 so and it is installed, else the opt-in ``NEMO_TIME_SCALE`` variable (``time: env``). With
 ``time: mock`` the client also gets ``NEMO_MOCK_SLEEP_URL`` and takes each of its sleeps there
-(``POST {"seconds": S}``, answered when the mock's clock has moved S seconds on): the mock lists
+(``POST {"seconds": S}``, answered when the mock's clock has moved S seconds on; with the header
+``X-Mock-Admin-Token: $NEMO_MOCK_ADMIN_TOKEN`` when that is set, for a shared mock started with
+an admin token, whose control API answers nobody without it): the mock lists
 them, so the suite knows where each wait lies in virtual time and judges the client's timing
 exactly, as it does in-process, instead of within the noise of its measured overhead.
 """
@@ -430,6 +432,8 @@ class SubprocessAdapter:
             child_env["NEMO_TIME_SCALE"] = f"{scale:g}"
         if self.manifest.time == "mock":  # its sleeps on the mock's clock: known exactly
             child_env["NEMO_MOCK_SLEEP_URL"] = f"{target.base_url}/__mock/clock/sleep"
+            if target.admin_token:  # a mock whose control API asks for it, as X-Mock-Admin-Token
+                child_env["NEMO_MOCK_ADMIN_TOKEN"] = target.admin_token
         elif self.faketime:
             command = [self.faketime, "-f", f"+0 x{scale:g}", *command]
         child_env.setdefault("PYTHONUNBUFFERED", "1")

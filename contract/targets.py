@@ -81,6 +81,10 @@ class MockTarget(Protocol):
     def base_url(self) -> str: ...
     @property
     def clock(self) -> TargetClock: ...
+    @property
+    def admin_token(self) -> str | None:
+        """What the mock's control API asks of a caller (``X-Mock-Admin-Token``), if anything."""
+        ...
 
     def apply(self, request: dict[str, Any]) -> None:
         """Apply a scenario's setup (a body of ``POST /__mock/scenarios``)."""
@@ -150,6 +154,7 @@ class PrivateMock:
         # a scripted cut aborts the connection by raising: expected, not a server error
         self.server = LiveServer(self.app, raise_app_exceptions=False).start() if live else None
         self.base_url = self.server.url if self.server else "http://nemo-mock.test"
+        self.admin_token: str | None = None  # on loopback, the control API needs none
 
     def apply(self, request: dict[str, Any]) -> None:
         book = self.backend.scenarios
@@ -256,6 +261,7 @@ class SharedNamespace:
         tail = re.sub(r"[^A-Za-z0-9._-]", "-", scenario.id)
         self.name = f"nc-{uuid.uuid4().hex[:12]}-{tail}"[:64]
         self.base_url = f"{url.rstrip('/')}/__ns/{self.name}"
+        self.admin_token = admin_token  # a time: mock client's sleeps need it too
         self._http = httpx.Client(
             base_url=self.base_url, headers=_admin_headers(admin_token), timeout=60
         )

@@ -35,7 +35,8 @@ environment:
   SKILL_SOURCE     overrides the X-Skill-Platform header
   NEMO_TIME_SCALE  run the client's clock N times faster, to match `nemo-mock --clock scaled:N`
   NEMO_MOCK_SLEEP_URL  take every wait on the mock's clock (its POST /__mock/clock/sleep),
-                   so a test suite knows each one exactly (set by nemo-contract, time: mock)
+                   so a test suite knows each one exactly (set by nemo-contract, time: mock;
+                   with NEMO_MOCK_ADMIN_TOKEN when that mock asks for its admin token)
   XDG_CONFIG_HOME  config folder parent (default ~/.config); state lives in <it>/nemovideo/
 
 exit codes:
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _clock(settings: Settings) -> Clock:
     if settings.sleep_url:
-        return MockSleepClock(settings.time_scale, settings.sleep_url)
+        return MockSleepClock(settings.time_scale, settings.sleep_url, settings.mock_admin_token)
     return SystemClock() if settings.time_scale == 1.0 else ScaledClock(settings.time_scale)
 
 

@@ -57,9 +57,11 @@ class MockSleepClock(ScaledClock):
     S}`` the mock answers when its own clock has moved S seconds on. The suite then knows where
     every wait lies in virtual time, and judges the client's timing exactly."""
 
-    def __init__(self, scale: float, url: str) -> None:
+    def __init__(self, scale: float, url: str, admin_token: str | None = None) -> None:
         super().__init__(scale)
         self.url = url
+        # a shared mock started with an admin token answers its control API only with it
+        self.headers = {"X-Mock-Admin-Token": admin_token} if admin_token else {}
 
     def sleep(self, seconds: float) -> None:
         if seconds <= 0:
@@ -67,7 +69,9 @@ class MockSleepClock(ScaledClock):
         import httpx  # the client's own dependency; only this clock needs it here
 
         try:
-            answer = httpx.post(self.url, json={"seconds": seconds}, timeout=None)
+            answer = httpx.post(
+                self.url, json={"seconds": seconds}, headers=self.headers, timeout=None
+            )
             answer.raise_for_status()
         except httpx.HTTPError as exc:
             raise RuntimeError(

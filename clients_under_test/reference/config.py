@@ -36,6 +36,7 @@ class Settings:
     platform: str | None = None  # SKILL_SOURCE: overrides the detected X-Skill-Platform
     time_scale: float = 1.0  # NEMO_TIME_SCALE: run the client's clock N times faster (testing)
     sleep_url: str | None = None  # NEMO_MOCK_SLEEP_URL: sleep on the mock's clock (testing)
+    mock_admin_token: str | None = None  # NEMO_MOCK_ADMIN_TOKEN: what that mock asks for
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, home: Path | None = None) -> Settings:
@@ -56,6 +57,7 @@ class Settings:
                 if env.get("NEMO_MOCK_SLEEP_URL", "").strip()
                 else None
             ),
+            mock_admin_token=env.get("NEMO_MOCK_ADMIN_TOKEN", "").strip() or None,
         )
 
 

@@ -184,6 +184,7 @@ scaled() { awk -v s="$1" -v k="$SCALE" 'BEGIN { if (k <= 0) k = 1; printf "%.3f"
 nap() {
   if [ -n "${NEMO_MOCK_SLEEP_URL:-}" ]; then
     curl -fsS -X POST -H 'Content-Type: application/json' -d "{\"seconds\": $1}" \
+      ${NEMO_MOCK_ADMIN_TOKEN:+-H "X-Mock-Admin-Token: $NEMO_MOCK_ADMIN_TOKEN"} \
       "$NEMO_MOCK_SLEEP_URL" > /dev/null && return
     err "could not sleep on the mock's clock ($NEMO_MOCK_SLEEP_URL); sleeping here instead"
   fi

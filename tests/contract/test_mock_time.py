@@ -13,8 +13,11 @@ import pytest
 from contract.adapters import Manifest, RunResult, SubprocessAdapter
 from contract.catalogue import CATALOGUE
 from contract.runner import run_catalogue
-from contract.targets import PrivateMock
+from contract.targets import MockTarget, PrivateMock, SharedNamespace
 from contract.timing import Sleep
+from mock_backend.settings import Settings
+from mock_backend.web.app import create_app
+from mock_backend.web.server import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,9 +27,12 @@ SLEEPER = textwrap.dedent(
     import os, sys, time, httpx
     url = os.environ.get("NEMO_MOCK_SLEEP_URL")
     scale = float(os.environ.get("NEMO_TIME_SCALE", "1"))
+    token = os.environ.get("NEMO_MOCK_ADMIN_TOKEN")
+    headers = {"X-Mock-Admin-Token": token} if token else {}
     for seconds in (30, 60):
         if url:
-            httpx.post(url, json={"seconds": seconds}, timeout=None).raise_for_status()
+            answer = httpx.post(url, json={"seconds": seconds}, headers=headers, timeout=None)
+            answer.raise_for_status()
         else:
             time.sleep(seconds / scale)
     print("slept" if url else "slept here")
@@ -34,14 +40,17 @@ SLEEPER = textwrap.dedent(
 )
 
 
-def run_sleeper(tmp_path: Path, time_mode: str) -> tuple[RunResult, list[dict[str, Any]]]:
-    """The sleeper as a subprocess client with ``time: time_mode``, on a private mock at
-    1000x: what the run gave, and the client's evidence."""
+def run_sleeper(
+    tmp_path: Path, time_mode: str, target: MockTarget | None = None
+) -> tuple[RunResult, list[dict[str, Any]]]:
+    """The sleeper as a subprocess client with ``time: time_mode``, on ``target`` (a private
+    mock at 1000x unless given): what the run gave, and the client's evidence."""
     script = tmp_path / "sleeper.py"
     script.write_text(SLEEPER)
     raw = {"name": "sleeper", "command": [sys.executable, str(script)], "time": time_mode}
     adapter = SubprocessAdapter(Manifest.from_dict({**raw, "jobs": {"credits": []}}))
-    target = PrivateMock(CATALOGUE["credits-display"], seed=1, scale=1000.0, live=True)
+    if target is None:
+        target = PrivateMock(CATALOGUE["credits-display"], seed=1, scale=1000.0, live=True)
     try:
         result = adapter.run([], env={"HOME": str(tmp_path)}, target=target, scale=1000.0)
         return result, target.entries()
@@ -62,6 +71,22 @@ def test_the_mock_lists_each_sleep_where_it_lies_in_virtual_time(tmp_path: Path)
     assert first[0] <= first[1] <= second[0] <= second[1]
     # the sleeps are the client's control calls: not in its evidence
     assert not [e for e in entries if e["path"].startswith("/__mock/")]
+
+
+def test_a_shared_mock_that_asks_for_its_admin_token_gets_it_from_the_client(
+    tmp_path: Path,
+) -> None:
+    """On a shared mock started with an admin token every control call needs it, the client's
+    sleeps too: the suite hands it over as NEMO_MOCK_ADMIN_TOKEN."""
+    app = create_app(Settings(admin_token="s3cret", data_dir=tmp_path / "data"))
+    with LiveServer(app) as server:
+        target = SharedNamespace(
+            server.url, CATALOGUE["credits-display"], 1, 1000.0, admin_token="s3cret"
+        )
+        result, _ = run_sleeper(tmp_path, "mock", target)
+    assert result.exit_code == 0, result.stderr
+    assert result.sleeps is not None
+    assert [s.asked for s in result.sleeps] == [30.0, 60.0]
 
 
 def test_with_time_env_the_client_sleeps_on_its_own_and_nothing_is_known(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from ..errors import ApiError
 from ..namespace_settings import check_overrides
 from ..namespaces import backend_of
 from ..openapi import json_text
-from ..openapi.envelope import Answer, compact, error_response
+from ..openapi.envelope import OK_HEAD, Answer, compact, error_response
 from ..openapi.json_text import JsonRejected
 from ..openapi.limits import read_body
 from ..state.clock import ClockError, check_advance
@@ -329,7 +329,7 @@ async def read_journal(request: Request, backend: Backend, body: dict[str, Any])
         """The same JSON as one response would be, written an entry at a time: a whole journal
         (20,000 entries, tens of MB) is never one dict and one string in memory, and it is
         written from a worker thread, so the server keeps answering while it goes out."""
-        part = bytearray(b'{"code":0,"message":"ok","data":' + head[:-1] + b',"entries":[')
+        part = bytearray(OK_HEAD + head[:-1] + b',"entries":[')
         for n, entry in enumerate(entries):
             part += (b"," if n else b"") + compact(public(entry))
             if len(part) >= 256 * 1024:  # a few large writes: each one is a thread hop

@@ -16,6 +16,7 @@ from ..errors import ApiError
 from .spec import Spec, load_spec
 
 __all__ = [
+    "OK_HEAD",
     "Answer",
     "FlatBody",
     "StatusProfile",
@@ -74,7 +75,7 @@ class Answer(JSONResponse):
         """``Answer(ok(data))``, the same bytes, with only ``data`` encoded: the envelope
         around it is the same on every successful answer."""
         answer = cls.__new__(cls)
-        answer._take(_OK_HEAD + compact(data) + b"}", 200)
+        answer._take(OK_HEAD + compact(data) + b"}", 200)
         return answer
 
     def _take(self, body: bytes, status_code: int) -> None:
@@ -90,7 +91,8 @@ class Answer(JSONResponse):
         return compact(content)
 
 
-_OK_HEAD = b'{"code":0,"message":"ok","data":'  # `ok`'s envelope as `compact` writes it
+# `ok`'s envelope up to its data, as `compact` writes it: an answer written in parts starts so
+OK_HEAD = b'{"code":0,"message":"ok","data":'
 
 
 @dataclass(frozen=True)

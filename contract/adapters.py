@@ -46,6 +46,7 @@ from typing import Any, Literal, Protocol
 import httpx
 import yaml
 
+from mock_backend.control.admin import SLEEP_PATH
 from mock_backend.state.clock import Clock as MockClock
 from mock_backend.web.transport import SyncASGITransport
 
@@ -431,7 +432,7 @@ class SubprocessAdapter:
         if self.manifest.time in ("env", "mock"):
             child_env["NEMO_TIME_SCALE"] = f"{scale:g}"
         if self.manifest.time == "mock":  # its sleeps on the mock's clock: known exactly
-            child_env["NEMO_MOCK_SLEEP_URL"] = f"{target.base_url}/__mock/clock/sleep"
+            child_env["NEMO_MOCK_SLEEP_URL"] = target.base_url + SLEEP_PATH
             if target.admin_token:  # a mock whose control API asks for it, as X-Mock-Admin-Token
                 child_env["NEMO_MOCK_ADMIN_TOKEN"] = target.admin_token
         elif self.faketime:

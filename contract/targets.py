@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from mock_backend.control.admin import SLEEP_PATH
 from mock_backend.settings import Settings
 from mock_backend.state.clock import Clock
 from mock_backend.web.app import create_app
@@ -320,9 +321,6 @@ def _control_call(entry: dict[str, Any]) -> bool:
 
 def _control_path(path: str) -> bool:
     return path.startswith("/__mock/")  # as journaled: without a namespace's /__ns/NAME
-
-
-SLEEP_PATH = "/__mock/clock/sleep"
 
 
 def _sleeps(entries: list[dict[str, Any]], since: float) -> list[Sleep]:

@@ -34,6 +34,7 @@ from .scenarios import CATALOGUE
 
 __all__ = [
     "ADMIN_COOKIE",
+    "SLEEP_PATH",
     "Endpoint",
     "admin_routes",
     "authorized",
@@ -157,6 +158,7 @@ async def get_clock(request: Request, backend: Backend, body: dict[str, Any]) ->
 
 
 MAX_SLEEP = 24 * 3600.0  # virtual seconds one sleep may ask for
+SLEEP_PATH = "/__mock/clock/sleep"  # where a client sleeps on the mock's clock
 
 
 async def sleep_on_clock(request: Request, backend: Backend, body: dict[str, Any]) -> Any:
@@ -390,7 +392,7 @@ def admin_routes() -> list[Route]:
         Route("/__mock/reset", guarded(reset), methods=["POST"]),
         Route("/__mock/clock", guarded(get_clock), methods=["GET"]),
         Route("/__mock/clock", guarded(move_clock), methods=["POST"]),
-        Route("/__mock/clock/sleep", guarded(sleep_on_clock), methods=["POST"]),
+        Route(SLEEP_PATH, guarded(sleep_on_clock), methods=["POST"]),
         Route("/__mock/tokens", guarded(list_tokens), methods=["GET"]),
         Route("/__mock/tokens", guarded(mint_token), methods=["POST"]),
         Route("/__mock/tokens/revoke", guarded(revoke_token), methods=["POST"]),

@@ -122,12 +122,12 @@ class HeadDeadline:
         if timer is None:
             self._head_timer = self.loop.call_at(due, self._head_due)
 
-    def _cancel_head_timer(self) -> None:
+    def _no_head_due(self) -> None:
         """No head is due (it came): the timer, if it fires, finds nothing to do."""
         self._head_deadline = self._head_idle = None
 
     def _stop_head_timer(self) -> None:
-        self._cancel_head_timer()
+        self._no_head_due()
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
@@ -140,7 +140,7 @@ class HeadDeadline:
         now = self.loop.time()
         if idle is not None and not self._head_begun():
             if idle <= now:  # kept alive long enough, and nothing came: close, quietly
-                self._cancel_head_timer()
+                self._no_head_due()
                 if not self.transport.is_closing():
                     self.transport.close()
                 return
@@ -150,7 +150,7 @@ class HeadDeadline:
         if due > now:  # moved later since the timer was set
             self._head_timer = self.loop.call_at(due, self._head_due)
             return
-        self._cancel_head_timer()
+        self._no_head_due()
         self._head_late()
 
     def _head_late(self) -> None:
@@ -205,7 +205,7 @@ class GuardedH11Protocol(HeadDeadline, H11Protocol):
             self._refuse(400, "the request target is not ASCII; percent-encode it")
             return
         if self.cycle is not None and not self.cycle.response_complete:
-            self._cancel_head_timer()  # the head is in: the app has the request
+            self._no_head_due()  # the head is in: the app has the request
 
     def send_400_response(self, msg: str) -> None:
         # called from handle_events while h11's RemoteProtocolError is being handled: its

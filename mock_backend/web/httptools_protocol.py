@@ -201,7 +201,7 @@ class GuardedHttpToolsProtocol(HeadDeadline, HttpToolsProtocol):
         head = self._head
         head.reading = head.begun = False
         head.bytes = 0
-        self._cancel_head_timer()  # the head is in: the app has the request (or it is queued)
+        self._no_head_due()  # the head is in: the app has the request (or it is queued)
         previous = self.cycle
         super().on_headers_complete()
         cycle = self.cycle

@@ -59,6 +59,27 @@ class ClientScenario:
     def all_obligations(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([*ALWAYS, *self.obligations]))
 
+    @property
+    def quiet_stream(self) -> float:
+        """The most virtual seconds a rule of the setup keeps a chat stream without a real event
+        (`StreamFaults.quiet_seconds`), read from the rule or the mock's named scenario."""
+        # imported here: reading the catalogue loads none of the mock's server
+        from mock_backend.agent.stream_config import StreamFaults
+        from mock_backend.control.scenarios import CATALOGUE as NAMED
+
+        rules: list[Any] = []
+        for request in self.setup:
+            if "rule" in request:
+                rules.append(request["rule"])
+            elif request.get("name") in NAMED:
+                rules.extend(NAMED[request["name"]].rules)
+        quiet = [
+            StreamFaults.from_dict(rule["respond"]["stream"]).quiet_seconds
+            for rule in rules
+            if isinstance(rule, dict) and "stream" in (rule.get("respond") or {})
+        ]
+        return max(quiet, default=0.0)
+
 
 CONVERT = Step("convert", input="song")
 EXTRACT = Step("extract", input="clip")

@@ -101,6 +101,14 @@ class StreamFaults:
         except InvalidStreamConfig as exc:
             raise InvalidStreamConfig(f"{where}: {exc}") from None
 
+    @property
+    def quiet_seconds(self) -> float:
+        """Virtual seconds of the run in which no real event is sent: heartbeats only before
+        the plan starts, then a stall. A client in another process waits them out at the clock's
+        scale (it cannot be seen to do nothing else meanwhile), so a scenario's length is known
+        from them before it runs."""
+        return self.heartbeats_only_for + self.stall_for
+
     def __post_init__(self) -> None:
         _number(self, "heartbeats_only_for")
         _number(self, "stall_after", optional=True)

@@ -80,6 +80,12 @@ def main() -> int:
     for mode in modes:
         rows.append(run(mode, args.manifest, only, args.scale, args.jobs))
         print(rows[-1].line(), flush=True)
+        # a floor of the form's wall time: nothing ends before its longest scenario does
+        longest = max(rows[-1].results, key=lambda r: r.wall)
+        print(
+            f"    longest: {longest.scenario.id}, {longest.wall:.1f} s "
+            f"({longest.virtual:.0f} virtual s)"
+        )
         for r in rows[-1].results:
             if len(r.scales_tried) > 1:  # where the wall time of a noisy verdict went
                 print(

@@ -53,6 +53,7 @@ FIGURES = {
     "bench_matrix": (
         r"^inprocess +\d+/\d+ +\d+ +[\d,]+ +\d+ +[\d.]+ +\d+ +\d+x$",
         r"^subprocess +\d+/\d+ +\d+ +[\d,]+ +\d+ +[\d.]+ +\d+ +\d+x$",
+        r"^    longest: [a-z0-9-]+, [\d.]+ s \(\d+ virtual s\)$",
         r"^in-process speed: \d+x \(quick: not judged: >= 1000x\)$",
         rf"^subprocess / in-process wall: {NUMBER}x \(quick: not judged: <= 2x\)$",
         r"^matrix: identical in both forms$",

@@ -341,8 +341,9 @@ def run_catalogue(
     shared: SharedMock | None = None,
 ) -> list[ScenarioResult]:
     """Run the catalogue (or the scenarios/rules named in ``only``; of those, ``shard``'s
-    slice), ``jobs`` at a time, and return the results in catalogue order. Each scenario runs
-    on a private mock, or (``shared``) in a namespace of its own on a shared one.
+    slice), ``jobs`` at a time, the longest first (`run_order`), and return the results in
+    catalogue order. Each scenario runs on a private mock, or (``shared``) in a namespace of its
+    own on a shared one.
 
     A subprocess client is first calibrated: its overhead per request, measured on a short
     scenario, sets the scale it runs at (``scale`` at most), so that its own CPU time stays

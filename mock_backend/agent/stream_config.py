@@ -104,10 +104,9 @@ class StreamFaults:
     @property
     def quiet_seconds(self) -> float:
         """Virtual seconds of the run in which no real event is sent: heartbeats only before
-        the plan starts, then a stall. A client in another process waits them out at the clock's
-        scale (it cannot be seen to do nothing else meanwhile), so a scenario's length is known
-        from them before it runs."""
-        return self.heartbeats_only_for + self.stall_for
+        the plan starts, then a stall (when one is set to begin): what a listener waits through
+        for nothing but heartbeats, or nothing at all."""
+        return self.heartbeats_only_for + (self.stall_for if self.stall_after is not None else 0.0)
 
     def __post_init__(self) -> None:
         _number(self, "heartbeats_only_for")

@@ -20,6 +20,7 @@ def test_a_quiet_stream_is_its_heartbeats_only_time_and_its_stall() -> None:
     assert StreamFaults().quiet_seconds == 0.0
     faults = StreamFaults(heartbeats_only_for=60.0, stall_after=1.0, stall_for=240.0)
     assert faults.quiet_seconds == 300.0
+    assert StreamFaults(stall_for=240.0).quiet_seconds == 0.0  # a stall that never begins
 
 
 def test_a_scenario_knows_how_long_its_setup_keeps_a_stream_quiet() -> None:

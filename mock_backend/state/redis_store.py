@@ -53,6 +53,7 @@ from urllib.parse import urlsplit
 import redis
 
 from ..errors import MockBackendError
+from .redis_clock_news import ClockNews
 from .redis_scripts import (
     APPEND_JOURNAL,
     CLOCK,
@@ -99,19 +100,29 @@ class RedisStore:
     Raises `StateUnreachable` at once when the server does not answer a PING.
     """
 
-    def __init__(self, url: str, *, namespace: str = "default") -> None:
+    def __init__(
+        self, url: str, *, namespace: str = "default", parent: RedisStore | None = None
+    ) -> None:
+        """``parent``: the store whose namespace this is (`namespace`), whose connections and
+        clock news it shares."""
         self.url = url
         self.namespace_name = namespace
         self.prefix = f"nemo:{namespace}:"
-        self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
-        try:
-            self._redis.ping()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            self._redis.close()
-            raise StateUnreachable(
-                f"cannot reach Redis at {shown(url)} ({exc}): start redis-server or use "
-                "--state memory"
-            ) from exc
+        self._root: RedisStore = parent._root if parent is not None else self
+        self._clock_news: ClockNews | None = None  # the root's, made on the first watch
+        self._redis: redis.Redis
+        if parent is not None:
+            self._redis = parent._redis  # one pool for the store and all its namespaces
+        else:
+            self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+            try:
+                self._redis.ping()
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                self._redis.close()
+                raise StateUnreachable(
+                    f"cannot reach Redis at {shown(url)} ({exc}): start redis-server or use "
+                    "--state memory"
+                ) from exc
         self._freeze = self._redis.register_script(FREEZE)
         self._settle = self._redis.register_script(SETTLE)
         self._put_token = self._redis.register_script(PUT_TOKEN)
@@ -132,7 +143,10 @@ class RedisStore:
         for _, thread in self._watchers:
             thread.join(timeout=10 * JOURNAL_WATCH_SECONDS)
         self._watchers.clear()
-        self._redis.close()
+        if self._root is self:  # a namespace's connections are its parent's, still in use
+            if self._clock_news is not None:
+                self._clock_news.close()
+            self._redis.close()
 
     # -- users and credits -----------------------------------------------------------------
     def get_user(self, user_id: str) -> UserRecord | None:
@@ -258,7 +272,8 @@ class RedisStore:
         """The mock namespace ``name``: keys ``nemo:{name}:`` beside the server's own
         ``nemo:default:``; under any other store namespace, inside it (``nemo:test3:{name}:``,
         emptied with it)."""
-        return RedisStore(self.url, namespace=self._namespace_prefix()[len("nemo:") :] + name)
+        name = self._namespace_prefix()[len("nemo:") :] + name
+        return RedisStore(self.url, namespace=name, parent=self)
 
     def _namespace_prefix(self) -> str:
         base = self.namespace_name
@@ -329,18 +344,16 @@ class RedisStore:
         return self._change_clock("release", repr(float(wall)), repr(float(rate)))
 
     def watch_clock(self, on_state: Callable[[ClockState], None]) -> Callable[[], None]:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-        # an announcement carries the version only: the state is read (once per change)
-        pubsub.subscribe(**{self._key("clock"): lambda _: on_state(self.clock_state())})
-        # a short wait per poll: stopping joins the thread, and a mock closes with it
-        worker = pubsub.run_in_thread(sleep_time=0.05, daemon=True)
+        # an announcement carries the version only: the state is read (once per change); one
+        # listener hears the store's and all its namespaces' (redis_clock_news.py)
+        return self._root._news().watch(self._key("clock"), lambda: on_state(self.clock_state()))
 
-        def stop() -> None:
-            worker.stop()
-            worker.join(timeout=5)
-            pubsub.close()
-
-        return stop
+    def _news(self) -> ClockNews:
+        """The root store's clock news: its channel and every namespace's."""
+        if self._clock_news is None:
+            pattern = _glob_escape(self._namespace_prefix()) + "*clock"
+            self._clock_news = ClockNews(self._redis, pattern)
+        return self._clock_news
 
     # -- the journal -------------------------------------------------------------------------
     def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:

@@ -62,23 +62,17 @@ class ClientScenario:
     @property
     def quiet_stream(self) -> float:
         """The most virtual seconds a rule of the setup keeps a chat stream without a real event
-        (`StreamFaults.quiet_seconds`), read from the rule or the mock's named scenario."""
+        (`StreamFaults.quiet_seconds`), the setup read as the mock reads it (`ScenarioBook`)."""
         # imported here: reading the catalogue loads none of the mock's server
-        from mock_backend.agent.stream_config import StreamFaults
-        from mock_backend.control.scenarios import CATALOGUE as NAMED
+        from mock_backend.control.scenarios import ScenarioBook
+        from mock_backend.openapi.spec import load_spec
 
-        rules: list[Any] = []
-        for request in self.setup:
-            if "rule" in request:
-                rules.append(request["rule"])
-            elif request.get("name") in NAMED:
-                rules.extend(NAMED[request["name"]].rules)
-        quiet = [
-            StreamFaults.from_dict(rule["respond"]["stream"]).quiet_seconds
-            for rule in rules
-            if isinstance(rule, dict) and "stream" in (rule.get("respond") or {})
-        ]
-        return max(quiet, default=0.0)
+        book = ScenarioBook(set(load_spec().operations))
+        rules = [rule for request in self.setup for rule in book.build(request)]
+        return max(
+            (r.respond.stream.faults.quiet_seconds for r in rules if r.respond.stream is not None),
+            default=0.0,
+        )
 
 
 CONVERT = Step("convert", input="song")

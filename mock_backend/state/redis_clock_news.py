@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import redis
 
-__all__ = ["NEWS_WAIT_SECONDS", "ClockNews"]
+__all__ = ["ClockNews"]
 
 _log = logging.getLogger("nemo_mock")
 # the listener's longest wait on Redis: how soon it notices it should stop (news wakes it at once)
@@ -44,10 +44,6 @@ class ClockNews:
         self._ids = itertools.count()
         self._stopped: threading.Event | None = None
         self._thread: threading.Thread | None = None
-
-    @property
-    def listening(self) -> bool:
-        return self._thread is not None
 
     def watch(self, channel: str, handler: Callable[[], None]) -> Callable[[], None]:
         """Call ``handler`` (in the listener's thread) on each message of ``channel``; returns

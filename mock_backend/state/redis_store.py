@@ -108,11 +108,12 @@ class RedisStore:
         self.url = url
         self.namespace_name = namespace
         self.prefix = f"nemo:{namespace}:"
-        self._root: RedisStore = parent._root if parent is not None else self
-        self._clock_news: ClockNews | None = None  # the root's, made on the first watch
+        self._owns_connections = parent is None
         self._redis: redis.Redis
+        self._clock_news: ClockNews
         if parent is not None:
-            self._redis = parent._redis  # one pool for the store and all its namespaces
+            # one pool for the store and all its namespaces, and one listener for their clocks
+            self._redis, self._clock_news = parent._redis, parent._clock_news
         else:
             self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
             try:
@@ -123,6 +124,9 @@ class RedisStore:
                     f"cannot reach Redis at {shown(url)} ({exc}): start redis-server or use "
                     "--state memory"
                 ) from exc
+            # its clock's channel and every namespace's (it listens from the first watch)
+            pattern = _glob_escape(self._namespace_prefix()) + "*clock"
+            self._clock_news = ClockNews(self._redis, pattern)
         self._freeze = self._redis.register_script(FREEZE)
         self._settle = self._redis.register_script(SETTLE)
         self._put_token = self._redis.register_script(PUT_TOKEN)
@@ -143,9 +147,8 @@ class RedisStore:
         for _, thread in self._watchers:
             thread.join(timeout=10 * JOURNAL_WATCH_SECONDS)
         self._watchers.clear()
-        if self._root is self:  # a namespace's connections are its parent's, still in use
-            if self._clock_news is not None:
-                self._clock_news.close()
+        if self._owns_connections:  # a namespace's are its parent's, still in use
+            self._clock_news.close()
             self._redis.close()
 
     # -- users and credits -----------------------------------------------------------------
@@ -346,14 +349,7 @@ class RedisStore:
     def watch_clock(self, on_state: Callable[[ClockState], None]) -> Callable[[], None]:
         # an announcement carries the version only: the state is read (once per change); one
         # listener hears the store's and all its namespaces' (redis_clock_news.py)
-        return self._root._news().watch(self._key("clock"), lambda: on_state(self.clock_state()))
-
-    def _news(self) -> ClockNews:
-        """The root store's clock news: its channel and every namespace's."""
-        if self._clock_news is None:
-            pattern = _glob_escape(self._namespace_prefix()) + "*clock"
-            self._clock_news = ClockNews(self._redis, pattern)
-        return self._clock_news
+        return self._clock_news.watch(self._key("clock"), lambda: on_state(self.clock_state()))
 
     # -- the journal -------------------------------------------------------------------------
     def append_journal(self, entry: dict[str, Any], *, limit: int, max_bytes: int) -> int:
